@@ -1,0 +1,10 @@
+"""Helpers for the Efficient AI Course notebooks: data, models, training, checkpoints, measuring, claims, plots.
+
+Notebooks import it as ``import course_utils as cu`` and use ``cu.data``, ``cu.models``, ... .
+Importing has no side effects: no seeding, no downloads, no global plot settings.
+"""
+
+from . import baselines, checkpoints, claims, config, data, measure, models, plots, training
+
+__all__ = ["baselines", "checkpoints", "claims", "config", "data", "measure", "models", "plots", "training"]
+__version__ = "0.1.0"

@@ -1,0 +1,103 @@
+"""The trained baselines every notebook builds on, trained once per (model, mode) and then loaded.
+
+| baseline | quick mode | full mode |
+|---|---|---|
+| ``simple_cnn_mnist`` | 1 epoch on all 60,000 images | 8 epochs |
+| ``lenet5_mnist`` | 1 epoch | 8 epochs |
+| ``lenet5_caffe_mnist`` | 1 epoch | 10 epochs |
+| ``resnet20_cifar10`` | 3 epochs on a 10,000-image stratified subset | 30 epochs, crop+flip augmentation |
+
+Test accuracy is measured on the full test set in full mode and on a stratified subset of 2,000
+images in quick mode (stated in the returned info).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import checkpoints, models, training
+from .data import ImageData, load_dataset
+
+QUICK_TEST_PER_CLASS = 200  # 2,000 test images in quick mode
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    model: str
+    dataset: str
+    quick: dict[str, Any]
+    full: dict[str, Any]
+
+
+_MNIST_QUICK = {"epochs": 1, "lr": 3e-3, "batch_size": 64, "optimizer": "adam"}
+BASELINES: dict[str, BaselineSpec] = {
+    "simple_cnn_mnist": BaselineSpec("simple_cnn", "mnist", _MNIST_QUICK, {**_MNIST_QUICK, "epochs": 8}),
+    "lenet5_mnist": BaselineSpec("lenet5", "mnist", _MNIST_QUICK, {**_MNIST_QUICK, "epochs": 8}),
+    "lenet5_caffe_mnist": BaselineSpec(
+        "lenet5_caffe", "mnist", {**_MNIST_QUICK, "lr": 1e-3}, {**_MNIST_QUICK, "lr": 1e-3, "epochs": 10}
+    ),
+    "resnet20_cifar10": BaselineSpec(
+        "resnet20",
+        "cifar10",
+        {"epochs": 3, "lr": 0.1, "batch_size": 128, "optimizer": "sgd", "weight_decay": 5e-4,
+         "augment": False, "train_per_class": 1000},
+        {"epochs": 30, "lr": 0.1, "batch_size": 128, "optimizer": "sgd", "weight_decay": 5e-4, "augment": True},
+    ),  # fmt: skip
+}
+
+
+def baseline_config(name: str, quick: bool, seed: int = 0) -> dict[str, Any]:
+    """The full training config of a baseline (what its checkpoint hash is computed from)."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
+    spec = BASELINES[name]
+    return {"model": spec.model, "dataset": spec.dataset, "quick": quick, "seed": seed,
+            **(spec.quick if quick else spec.full)}  # fmt: skip
+
+
+def train_split(name: str, quick: bool, seed: int = 0) -> ImageData:
+    """The training images a baseline is trained on in this mode."""
+    cfg = baseline_config(name, quick, seed)
+    data = load_dataset(cfg["dataset"], train=True)
+    per_class = cfg.get("train_per_class")
+    return data.stratified(per_class, seed) if per_class else data
+
+
+def test_split(dataset: str, quick: bool, seed: int = 0) -> ImageData:
+    """The test images: all of them in full mode, a stratified 2,000 in quick mode."""
+    data = load_dataset(dataset, train=False)
+    return data.stratified(QUICK_TEST_PER_CLASS, seed) if quick else data
+
+
+def load_baseline(
+    name: str,
+    quick: bool,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """``(model, info)``: the cached baseline, trained now if no checkpoint exists yet.
+
+    ``info`` holds ``test_accuracy``, ``test_images``, ``train_seconds``, ``history`` and the config.
+    """
+    cfg = baseline_config(name, quick, seed)
+    fit_args = {k: v for k, v in cfg.items() if k not in {"model", "dataset", "quick", "seed", "train_per_class"}}
+
+    def train(model: nn.Module) -> dict[str, Any]:
+        train_data = train_split(name, quick, seed)
+        test_data = test_split(cfg["dataset"], quick, seed)
+        start = time.perf_counter()
+        history = training.fit(model, train_data, seed=seed, device=device, progress=progress, **fit_args)
+        seconds = time.perf_counter() - start
+        accuracy = training.evaluate(model, test_data, device=device)
+        return {"test_accuracy": accuracy, "test_images": len(test_data), "train_images": len(train_data),
+                "train_seconds": seconds, "history": history.as_dict()}  # fmt: skip
+
+    model, info = checkpoints.cached_model(name, cfg, lambda: models.build_model(cfg["model"]), train)
+    return model.to(device).eval(), {**info, "config": cfg}

@@ -1,0 +1,131 @@
+"""Where things live and how a notebook is run: paths, quick/full mode, device, seeds.
+
+Environment variables (all optional):
+
+- ``COURSE_DATASETS``: a read-only folder holding datasets in torchvision's layout
+  (``MNIST/raw/*.gz``, ``cifar-10-batches-py/``), e.g. ``../shared/datasets``. Used before downloading.
+- ``COURSE_DATA_DIR``: the writable cache for datasets and checkpoints (default: ``<repo>/data``).
+- ``COURSE_OUTPUT_DIR``: where notebooks write claims and figures (default: ``<repo>/build/executed``).
+- ``COURSE_QUICK``: ``1``/``0``; quick mode when a notebook's ``QUICK`` parameter is left at ``None``.
+- ``COURSE_DEVICE``: force ``cpu``, ``cuda`` or ``mps``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATASETS_ENV = "COURSE_DATASETS"
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+OUTPUT_DIR_ENV = "COURSE_OUTPUT_DIR"
+QUICK_ENV = "COURSE_QUICK"
+DEVICE_ENV = "COURSE_DEVICE"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def repo_root() -> Path | None:
+    """The course checkout this package lives in, or None when installed elsewhere (e.g. on Colab)."""
+    candidate = Path(__file__).resolve().parent.parent
+    return candidate if (candidate / "pyproject.toml").exists() and (candidate / "notebooks").is_dir() else None
+
+
+def _default_base() -> Path:
+    root = repo_root()
+    return root if root is not None else Path.cwd()
+
+
+def data_dir() -> Path:
+    """Writable cache for datasets and checkpoints; created on first use."""
+    path = Path(os.environ.get(DATA_DIR_ENV) or _default_base() / "data")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def output_dir() -> Path:
+    """Folder for claims JSON files and figures of executed notebooks; created on first use."""
+    path = Path(os.environ.get(OUTPUT_DIR_ENV) or _default_base() / "build" / "executed")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_mirror() -> Path | None:
+    """The read-only dataset folder named by ``COURSE_DATASETS``, or None when unset."""
+    value = os.environ.get(DATASETS_ENV)
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{DATASETS_ENV}={value!r} does not name a folder (resolved to {path}). "
+            f"Point it at a folder holding MNIST/raw and cifar-10-batches-py, or unset it to download."
+        )
+    return path
+
+
+def resolve_quick(quick: bool | None) -> bool:
+    """Quick mode: an explicit parameter wins, then ``COURSE_QUICK``, then full mode."""
+    if quick is not None:
+        if not isinstance(quick, bool):
+            raise TypeError(f"QUICK must be True, False or None, got {quick!r}")
+        return quick
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{QUICK_ENV}={value!r} is not understood; use 1 or 0")
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    """CUDA if present, else Apple MPS, else CPU; ``preferred`` or ``COURSE_DEVICE`` overrides."""
+    name = preferred or os.environ.get(DEVICE_ENV)
+    if name:
+        if name not in {"cpu", "cuda", "mps"}:
+            raise ValueError(f"unknown device {name!r}; expected 'cpu', 'cuda' or 'mps'")
+        if name == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError("device 'mps' requested but torch.backends.mps.is_available() is False")
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch.Generator seeded the same for data order."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def environment_summary(device: torch.device | None = None) -> dict[str, str | int]:
+    """Versions, device and threads: what a reader needs to compare figures with ours."""
+    import platform
+
+    import torchvision
+
+    device = device or pick_device()
+    summary: dict[str, str | int] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "device": str(device),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count() or 0,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        summary["gpu"] = torch.cuda.get_device_name(device)
+    return summary

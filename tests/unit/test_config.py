@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from course_utils import config
+
+
+def test_resolve_quick_precedence(monkeypatch):
+    monkeypatch.setenv(config.QUICK_ENV, "1")
+    assert config.resolve_quick(None) is True
+    assert config.resolve_quick(False) is False  # explicit parameter wins over the environment
+    monkeypatch.setenv(config.QUICK_ENV, "0")
+    assert config.resolve_quick(None) is False
+    monkeypatch.delenv(config.QUICK_ENV)
+    assert config.resolve_quick(None) is False  # default: full mode
+
+
+def test_resolve_quick_rejects_bad_values(monkeypatch):
+    with pytest.raises(TypeError, match="QUICK"):
+        config.resolve_quick("yes")
+    monkeypatch.setenv(config.QUICK_ENV, "maybe")
+    with pytest.raises(ValueError, match="maybe"):
+        config.resolve_quick(None)
+
+
+def test_pick_device(monkeypatch):
+    monkeypatch.delenv(config.DEVICE_ENV, raising=False)
+    assert config.pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="tpu"):
+        config.pick_device("tpu")
+
+
+def test_seed_everything_repeats():
+    config.seed_everything(3)
+    a = torch.rand(3)
+    config.seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
+    with pytest.raises(ValueError, match="-1"):
+        config.seed_everything(-1)
+
+
+def test_dirs_follow_environment(tmp_course_dirs):
+    assert config.data_dir() == tmp_course_dirs / "data"
+    assert config.output_dir() == tmp_course_dirs / "out"
+    assert config.output_dir().is_dir()
+
+
+def test_mirror_must_exist(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.DATASETS_ENV, str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        config.datasets_mirror()
+
+
+def test_environment_summary_has_versions():
+    summary = config.environment_summary(torch.device("cpu"))
+    assert summary["torch"] == torch.__version__ and summary["device"] == "cpu"

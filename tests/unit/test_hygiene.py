@@ -1,0 +1,62 @@
+"""Repository hygiene: notebooks stripped and well-formed, dependencies in sync, lint clean."""
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stripped_named_and_has_parameters(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name} is not NN_snake_case.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "papermill needs kernelspec metadata"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{path.name} has outputs: strip them"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    assert "QUICK = None" in tagged[0].source and "SEED =" in tagged[0].source
+    text = "\n".join(c.source for c in nb.cells)
+    for section in ("## Results", "## Exercises", "## Summary", "# BEGIN SOLUTION", "# END SOLUTION"):
+        assert section in text, f"{path.name} lacks {section!r} (see ../shared/COURSE_STYLE.md)"
+    assert text.count("# BEGIN SOLUTION") >= 3, f"{path.name} needs at least 3 exercises"
+
+
+def _normalise(requirement: str) -> str:
+    return requirement.replace(" ", "").lower()
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    env_lines = (REPO / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(env_lines) if line.strip() == "- pip:")
+    pip = [line.strip()[2:] for line in env_lines[start + 1:] if line.strip().startswith("- ")]
+    pip = [p for p in pip if p != "-e ."]
+    assert sorted(map(_normalise, pip)) == sorted(map(_normalise, project))
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    result = subprocess.run([ruff, "check", str(REPO)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_dataset_or_checkpoint_files_are_tracked():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.fail("git ls-files found nothing: run the tests inside the git checkout")
+    heavy = [f for f in tracked if f.endswith((".gz", ".pt", ".pth", ".onnx", ".npz")) or "cifar-10" in f]
+    assert not heavy, f"data or weights are committed: {heavy}"

@@ -1,0 +1,71 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import data, models, training
+
+
+def _toy(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = torch.randint(0, 40, (n, 1, 28, 28), dtype=torch.uint8, generator=g)
+    for i, label in enumerate(labels):  # a learnable pattern: a bright row per class
+        images[i, 0, 2 * label + 3] = 255
+    return data.ImageData("toy", images, labels, tuple(map(str, range(10))), (0.1,), (0.3,))
+
+
+def _train(seed):
+    torch.manual_seed(seed)
+    model = models.build_model("simple_cnn")
+    history = training.fit(model, _toy(), epochs=3, lr=3e-3, batch_size=16, seed=seed, val=_toy(seed=1),
+                           progress=False)
+    return model, history
+
+
+def test_same_seed_same_weights_and_it_learns():
+    a, history_a = _train(0)
+    b, history_b = _train(0)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), f"{name} differs between two runs with the same seed"
+    assert history_a.train_loss == history_b.train_loss
+    assert history_a.train_loss[-1] < history_a.train_loss[0]
+    assert history_a.val_accuracy[-1] > 0.5
+
+
+def test_different_seed_different_weights():
+    a, _ = _train(0)
+    b, _ = _train(1)
+    assert not torch.equal(a.fc2.weight, b.fc2.weight)
+
+
+def test_evaluate_and_predict():
+    model, _ = _train(0)
+    toy = _toy(seed=2)
+    logits = training.predict(model, toy, batch_size=7)
+    assert logits.shape == (len(toy), 10)
+    assert training.evaluate(model, toy) == pytest.approx((logits.argmax(1) == toy.labels).float().mean().item())
+
+
+def test_custom_step_loss_and_after_step_hook():
+    calls = []
+
+    def label_smoothing(model, x, y):
+        logits = model(x)
+        return F.cross_entropy(logits, y, label_smoothing=0.1), logits
+
+    model = models.build_model("simple_cnn")
+    training.fit(model, _toy(), epochs=1, lr=1e-3, batch_size=32, step_loss=label_smoothing,
+                 after_step=lambda m: calls.append(1), progress=False)
+    assert len(calls) == 3
+
+
+def test_bad_arguments():
+    model = models.build_model("simple_cnn")
+    with pytest.raises(ValueError, match="epochs"):
+        training.fit(model, _toy(), epochs=0, lr=1e-3)
+    with pytest.raises(ValueError, match="lr"):
+        training.fit(model, _toy(), epochs=1, lr=-1.0)
+    with pytest.raises(ValueError, match="rmsprop"):
+        training.fit(model, _toy(), epochs=1, lr=1e-3, optimizer="rmsprop")
+    with pytest.raises(FloatingPointError, match="lower lr"):
+        training.fit(model, _toy(), epochs=3, lr=1e30, optimizer="sgd", progress=False, schedule="constant")
