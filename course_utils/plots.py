@@ -87,9 +87,11 @@ def latency_distribution(times_ms: Mapping[str, Sequence[float]], title: str = "
     if not times_ms:
         raise ValueError("times_ms is empty")
     fig, ax = plt.subplots(figsize=(7, 3.2))
+    every = torch.tensor([t for times in times_ms.values() for t in times])
+    bins = torch.linspace(every.min().item(), every.max().item(), 41).tolist()  # shared bins: comparable bars
     for name, times in times_ms.items():
         median = float(torch.tensor(list(times)).median())
-        line = ax.hist(times, bins=30, alpha=0.55, label=f"{name} (median {median:.2f} ms)")[2][0]
+        line = ax.hist(times, bins=bins, alpha=0.55, label=f"{name} (median {median:.2f} ms)")[2][0]
         ax.axvline(median, color=line.get_facecolor(), linestyle="--", alpha=1)
     ax.set(xlabel="milliseconds per call", ylabel="calls", title=title)
     ax.legend(fontsize=8)

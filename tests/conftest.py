@@ -22,8 +22,12 @@ def tmp_course_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def datasets_mirror() -> Path:
-    """The offline dataset folder; the tests that read real data need it (CI sets it)."""
+    """The offline dataset folder named by COURSE_DATASETS (CI always sets it).
+
+    Only the tests about reading from a mirror need it; on a machine without one they are skipped
+    (everything else downloads the datasets as a student's machine would).
+    """
     value = os.environ.get(config.DATASETS_ENV)
     if not value:
-        pytest.fail(f"set {config.DATASETS_ENV} to the dataset mirror (e.g. ../shared/datasets) to run these tests")
+        pytest.skip(f"{config.DATASETS_ENV} is not set: no offline mirror to test (CI sets it)")
     return Path(value)

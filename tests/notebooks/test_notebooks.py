@@ -20,7 +20,7 @@ HARD_LIMIT_S = 150  # fail beyond this: CI noise may cost a little, not this muc
 
 
 @pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)
-def test_notebook_runs_in_quick_mode_and_its_claims_hold(path, datasets_mirror):
+def test_notebook_runs_in_quick_mode_and_its_claims_hold(path):
     run = runner.execute_notebook(path, quick=True, output_dir=OUTPUT)
     timings_file = OUTPUT / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}

@@ -15,8 +15,7 @@ def test_unknown_baseline():
         baselines.baseline_config("vgg_imagenet", quick=True)
 
 
-def test_quick_baseline_trains_then_loads(datasets_mirror, tmp_course_dirs, monkeypatch):
-    monkeypatch.setenv("COURSE_DATASETS", str(datasets_mirror))
+def test_quick_baseline_trains_then_loads(tmp_course_dirs):
     model, info = baselines.load_baseline("simple_cnn_mnist", quick=True, progress=False)
     assert info["trained_now"] and info["test_images"] == 2000 and info["train_images"] == 60_000
     assert info["test_accuracy"] >= 0.97  # 1 epoch on real MNIST
