@@ -1,0 +1,85 @@
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from course_utils import benchmark, models
+
+
+def test_timing_script_runs_in_a_subprocess_and_reports_a_median():
+    script = benchmark.timing_script("import os\nvalue = os.environ.get('COURSE_TEST_FLAG', 'unset')",
+                                     "assert value == 'on', value", warmup=1, repeats=3)
+    medians = benchmark.subprocess_timings(script, {"with flag": {"COURSE_TEST_FLAG": "on"}}, runs=2)
+    assert list(medians) == ["with flag"] and len(medians["with flag"]) == 2
+    assert all(m >= 0 for m in medians["with flag"])
+
+
+def test_drop_env_removes_a_variable_from_the_child(monkeypatch):
+    monkeypatch.setenv("COURSE_TEST_FLAG", "leaked")
+    script = benchmark.timing_script("import os", "assert 'COURSE_TEST_FLAG' not in os.environ", warmup=0, repeats=1)
+    benchmark.run_script(script, drop_env=("COURSE_TEST_FLAG",))
+    with pytest.raises(RuntimeError, match="exit code"):
+        benchmark.run_script(script)
+
+
+def test_parse_median_and_bad_inputs():
+    assert benchmark.parse_median("noise\nMEDIAN_MS=1.5\nMEDIAN_MS=2.5\n") == 2.5
+    with pytest.raises(ValueError, match="MEDIAN_MS"):
+        benchmark.parse_median("nothing here")
+    with pytest.raises(ValueError, match="repeats"):
+        benchmark.timing_script("", "pass", repeats=0)
+    with pytest.raises(ValueError, match="call is empty"):
+        benchmark.timing_script("", "  ")
+    with pytest.raises(ValueError, match="runs"):
+        benchmark.subprocess_timings("pass", {"a": {}}, runs=0)
+
+
+def test_time_after_calls_before_untimed_every_time():
+    calls = []
+    result = benchmark.time_after({"plain": (None, lambda: calls.append("fn")),
+                                   "after": (lambda: calls.append("before"), lambda: calls.append("fn2"))},
+                                  warmup=1, repeats=4)
+    assert len(result.stats["plain"].times_ms) == 4 and len(result.stats["after"].times_ms) == 4
+    assert calls.count("before") == 5 and calls.count("fn2") == 5
+    assert all(calls[i + 1] == "fn2" for i, c in enumerate(calls) if c == "before")
+    with pytest.raises(ValueError, match="empty"):
+        benchmark.time_after({})
+
+
+def test_compare_phased_runs_blocks_in_abba_order():
+    order = []
+    result = benchmark.compare_phased({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                                      phases=2, warmup=1, repeats=2)
+    assert order == ["a"] * 3 + ["b"] * 6 + ["a"] * 3
+    assert len(result.stats["a"].times_ms) == 4
+    with pytest.raises(ValueError, match="phases"):
+        benchmark.compare_phased({"a": lambda: None}, phases=0)
+
+
+def test_layer_costs_equal_torch_flop_counter():
+    for name in ("simple_cnn", "resnet20"):
+        model = models.build_model(name).eval()
+        x = models.example_input(name, 1)
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            model(x)
+        costs = benchmark.layer_costs(model, x)
+        assert sum(c.flops for c in costs) == counter.get_total_flops()
+        assert all(c.bytes > 0 and c.intensity > 0 for c in costs)
+
+
+def test_layer_costs_hand_computed_and_errors():
+    conv = nn.Conv2d(2, 3, 3, bias=False)
+    (cost,) = benchmark.layer_costs(conv, torch.zeros(1, 2, 5, 5))
+    assert cost.flops == 2 * (3 * 3 * 3) * (2 * 3 * 3)
+    assert cost.bytes == 4 * (2 * 25 + 3 * 2 * 9 + 3 * 9)
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        benchmark.layer_costs(nn.ReLU(), torch.zeros(1))
+    assert benchmark.matmul_flops(4) == 128
+    with pytest.raises(ValueError):
+        benchmark.matmul_flops(0)
+
+
+def test_copy_bandwidth_is_positive():
+    assert benchmark.copy_bandwidth_gbs(1 << 16, repeats=2) > 0
+    with pytest.raises(ValueError):
+        benchmark.copy_bandwidth_gbs(0)
