@@ -147,11 +147,13 @@ def pt2e_artifact(converted: torch.nn.Module) -> dict[str, torch.Tensor]:
     return tensors
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_padded(model: Callable[[torch.Tensor], torch.Tensor], data: ImageData, batch_size: int) -> torch.Tensor:
     """Logits for every image of ``data`` from a model that only accepts batches of exactly ``batch_size``.
 
     The last, partial batch is padded with copies of its first image and the padding's outputs dropped.
+    Runs under ``torch.inference_mode`` like ``cu.measure.compare_models``, so a compiled model is not
+    recompiled for a different grad mode.
     """
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
