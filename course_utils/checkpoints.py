@@ -8,9 +8,8 @@ name. Loading uses ``torch.load(..., weights_only=True)``: a checkpoint cannot r
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from . import config
+from .atomic import write_bytes_atomic
 
 
 def config_hash(cfg: dict[str, Any]) -> str:
@@ -40,22 +40,10 @@ def checkpoint_path(name: str, cfg: dict[str, Any], folder: Path | None = None) 
 
 def save_atomic(obj: Any, path: Path | str) -> Path:
     """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+    return Path(path)
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:

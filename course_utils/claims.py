@@ -15,14 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import config, measure
+from .atomic import write_bytes_atomic
 
 
 class ClaimFailed(AssertionError):
@@ -124,7 +123,4 @@ class Claims:
         raise KeyError(f"no claim {name!r} recorded yet")
 
     def _write(self) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.doc, handle, indent=1)
-        os.replace(tmp, self.path)
+        write_bytes_atomic(self.path, json.dumps(self.doc, indent=1).encode())

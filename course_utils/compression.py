@@ -20,15 +20,15 @@ Container layout::
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .atomic import write_bytes_atomic
 
 MAGIC = b"CUDEEPC"
 VERSION = 1
@@ -207,20 +207,7 @@ def decode_container(data: bytes, source: str = "<bytes>") -> tuple[dict[str, An
 
 def write_container(path: Path | str, meta: Mapping[str, Any], sections: Mapping[str, bytes]) -> int:
     """Write one container file atomically (temp file in the same folder, then rename); return its bytes."""
-    data = encode_container(meta, sections)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return len(data)
+    return write_bytes_atomic(path, encode_container(meta, sections))
 
 
 def read_container(path: Path | str) -> tuple[dict[str, Any], dict[str, bytes]]:

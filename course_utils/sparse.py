@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import lzma
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from .atomic import write_bytes_atomic
 
 MAGIC = b"CUSPARSE"
 VERSION = 1
@@ -162,20 +162,7 @@ def save_sparse(state_dict: Mapping[str, torch.Tensor], path: Path | str, codec:
     Written to a temporary file in the same folder and renamed into place, so a crash never leaves
     a half-written file under ``path``.
     """
-    data = encode_sparse(state_dict, codec)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return len(data)
+    return write_bytes_atomic(path, encode_sparse(state_dict, codec))
 
 
 def load_sparse(path: Path | str) -> dict[str, torch.Tensor]:
