@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import io
+import os
 import statistics
 import sys
 import time
@@ -48,6 +49,17 @@ def stabilise_allocator(threshold_bytes: int = 1 << 30) -> bool:
 def allocator_stabilised() -> bool:
     """Whether ``stabilise_allocator`` succeeded in this process."""
     return _ALLOCATOR_STABILISED
+
+
+def timing_threads() -> int:
+    """Threads to time with: torch's setting on a quiet machine, 1 when other processes already load every core.
+
+    On an oversubscribed CPU, multi-threaded kernels wait for each other's descheduled threads (measured on
+    the course's 2-core machine under load: a fine-tune took 0.6 s with 1 thread and 16 s with 2), so a
+    latency ratio would measure the scheduler, not the kernels. Record the value next to every timing.
+    """
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return 1 if load > (os.cpu_count() or 1) + 1 else torch.get_num_threads()
 
 
 def serialized_bytes(obj: nn.Module | dict) -> int:

@@ -72,3 +72,10 @@ def test_inference_mode_is_used():
 
     measure.model_latency(Probe(), torch.zeros(1), warmup=0, repeats=2)
     assert seen == [True, True]
+
+
+def test_timing_threads_falls_back_to_one_under_load(monkeypatch):
+    monkeypatch.setattr(measure.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert measure.timing_threads() == torch.get_num_threads()
+    monkeypatch.setattr(measure.os, "getloadavg", lambda: (50.0, 50.0, 50.0))
+    assert measure.timing_threads() == 1
