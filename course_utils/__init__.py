@@ -2,9 +2,11 @@
 
 Notebooks import it as ``import course_utils as cu`` and use ``cu.data``, ``cu.models``, ... .
 Importing has no side effects: no seeding, no downloads, no global plot settings.
+The notebook-specific helpers (``sparse``, ``quantization``, ``distillation``, ``compression``,
+``benchmark``) are imported where used: ``from course_utils import sparse``.
 """
 
-from . import baselines, checkpoints, claims, config, data, measure, models, plots, training
+from . import atomic, baselines, checkpoints, claims, config, data, measure, models, plots, training
 
-__all__ = ["baselines", "checkpoints", "claims", "config", "data", "measure", "models", "plots", "training"]
+__all__ = ["atomic", "baselines", "checkpoints", "claims", "config", "data", "measure", "models", "plots", "training"]
 __version__ = "0.1.0"
