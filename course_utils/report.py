@@ -1,4 +1,8 @@
-"""Turn the claims files of executed notebooks into one Markdown results report."""
+"""Turn the claims files and run records of executed notebooks into one Markdown results report.
+
+The report shows, per notebook, its time against the quick-mode budget, whether it ran to the end (and where
+it stopped if not), every recorded figure with its bound, and every target with its source, met or missed.
+"""
 
 from __future__ import annotations
 
@@ -6,64 +10,100 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .claims import load_claims
+from .claims import claims_table, format_value, is_asserted, load_claims, target_text
+
+RUNS_FILE = "runs.json"
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def load_runs(executed_dir: Path) -> dict[str, dict[str, Any]]:
+    """The run records the runner wrote (``{step: {seconds, status, error, budget_s}}``), or {} if none."""
+    path = Path(executed_dir) / RUNS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _threshold(claim: dict[str, Any]) -> str:
-    if claim.get("unit") == "bool" and claim.get("at_least") is True:
-        return "must hold"
-    parts = [f"≥ {_format_value(claim['at_least'])}" if claim.get("at_least") is not None else "",
-             f"≤ {_format_value(claim['at_most'])}" if claim.get("at_most") is not None else ""]  # fmt: skip
-    return " and ".join(p for p in parts if p) or "(figure)"
+def _status(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "not run by the runner"
+    if run["status"] == "ok":
+        return "ran to the end"
+    error = run.get("error") or {}
+    where = f"cell {error['cell']}" if error.get("cell") is not None else "before any cell"
+    return f"**FAILED** at {where}: `{error.get('ename', 'Error')}: {error.get('evalue', '')[:300]}`"
 
 
-def notebook_section(doc: dict[str, Any], seconds: float | None, figures_prefix: str) -> str:
-    """The Markdown section of one notebook: header, claims table, figures."""
-    status = "all claims hold" if all(c["passed"] for c in doc["claims"]) else "**A CLAIM FAILED**"
-    timing = f", ran in {seconds:.0f} s" if seconds is not None else ""
-    lines = [
-        f"## {doc['notebook']}",
-        "",
-        f"{doc['mode']} mode, seed {doc['seed']}, {doc['device']}, torch {doc['torch']}, "
-        f"{doc['threads']} threads{timing}: {status}.",
-        "",
-        "| figure | value | unit | claim | holds |",
-        "|---|---|---|---|---|",
-    ]
-    for claim in doc["claims"]:
-        mark = "✅" if claim["passed"] else "❌"
-        has_claim = claim.get("at_least") is not None or claim.get("at_most") is not None
-        lines.append(f"| {claim['name']} | {_format_value(claim['value'])} | {claim['unit']} | {_threshold(claim)} | "
-                     f"{mark if has_claim else ''} |")  # fmt: skip
-    lines.append("")
-    for figure in doc.get("figures", []):
-        lines += [f"![{figure}]({figures_prefix}{figure})", ""]
+def _time(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return ""
+    budget = run.get("budget_s")
+    if budget is None:
+        return f"{run['seconds']:.0f} s"
+    return f"{run['seconds']:.0f} s of {budget:.0f} s ({'within' if run['seconds'] <= budget else '**OVER**'})"
+
+
+def _machine(doc: dict[str, Any]) -> str:
+    hw = doc.get("hardware", {})
+    caps = ", ".join(f"{k}={v}" for k, v in hw.get("isa_caps", {}).items())
+    return (f"{hw.get('cpu', '?')}, kernels {hw.get('cpu_capability', '?')}, features "
+            f"{', '.join(hw.get('features', [])) or 'none'}{f' (capped: {caps})' if caps else ''}")  # fmt: skip
+
+
+def notebook_section(name: str, doc: dict[str, Any] | None, run: dict[str, Any] | None, figures_prefix: str) -> str:
+    """The Markdown section of one notebook: status, machine, claims table, figures."""
+    lines = [f"## {name}", "", f"{_status(run)}{'; ' + _time(run) if run else ''}.", ""]
+    if doc is None:
+        return "\n".join(lines + ["No claims were recorded.", ""])
+    held = all(c["passed"] for c in doc["claims"])
+    lines += [f"{doc['mode']} mode, seed {doc['seed']}, {doc['device']}, torch {doc['torch']}, {doc['threads']} threads; "
+              f"{_machine(doc)}. {'Every asserted claim held.' if held else '**A CLAIM FAILED.**'}", ""]  # fmt: skip
+    lines += claims_table(doc["claims"]) + [""]
+    lines += [f"![{figure}]({figures_prefix}{figure})\n" for figure in doc.get("figures", [])]
     return "\n".join(lines)
 
 
+def _overview(names: list[str], docs: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| step | time | status | claims held | targets met |", "|---|---|---|---|---|"]
+    for name in names:
+        run, doc = runs.get(name), docs.get(name)
+        entries = doc["claims"] if doc else []
+        asserted = [c for c in entries if is_asserted(c)]
+        targets = [c for c in entries if c.get("target")]
+        held = f"{sum(c['passed'] for c in asserted)} of {len(asserted)}" if doc else ""
+        met = f"{sum(c['target']['met'] for c in targets)} of {len(targets)}" if targets else ""
+        lines.append(f"| {name} | {_time(run)} | {_status(run)} | {held} | {met} |")
+    return lines
+
+
+def _targets(docs: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [(name, c) for name, doc in docs.items() for c in doc["claims"] if c.get("target")]
+    if not rows:
+        return []
+    lines = ["## Targets", "", "Each target is a paper's figure or the course's goal; it is shown, never lowered.", "",
+             "| notebook | figure | value | target (source) | target |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, claim in rows:
+        target, met = target_text(claim)
+        lines.append(f"| {name} | {claim['name']} | {format_value(claim['value'])} {claim['unit']} | {target} | {met} |")
+    return lines + [""]
+
+
 def write_report(executed_dir: Path, report_path: Path) -> Path:
-    """Write ``report_path`` from every ``*.claims.json`` (and ``timings.json``) in ``executed_dir``."""
+    """Write ``report_path`` from every ``*.claims.json`` and the runner's ``runs.json`` in ``executed_dir``."""
     executed_dir, report_path = Path(executed_dir), Path(report_path)
-    claim_files = sorted(executed_dir.glob("*.claims.json"))
-    if not claim_files:
-        raise FileNotFoundError(f"no *.claims.json in {executed_dir}; execute the notebooks first")
-    timings_file = executed_dir / "timings.json"
-    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
-    prefix = f"{executed_dir.resolve().relative_to(report_path.parent.resolve())}/" \
-        if executed_dir.resolve().is_relative_to(report_path.parent.resolve()) else f"{executed_dir.resolve()}/"
-    sections = [notebook_section(load_claims(f), timings.get(load_claims(f)["notebook"]), prefix) for f in claim_files]
-    total = sum(timings.values()) if timings else None
+    runs = load_runs(executed_dir)
+    docs = {(doc := load_claims(f))["notebook"]: doc for f in sorted(executed_dir.glob("*.claims.json"))}
+    if not docs and not runs:
+        raise FileNotFoundError(f"no *.claims.json or {RUNS_FILE} in {executed_dir}; execute the notebooks first")
+    names = list(runs) + [n for n in docs if n not in runs]
+    root = report_path.parent.resolve()
+    folder = executed_dir.resolve()
+    prefix = f"{folder.relative_to(root)}/" if folder.is_relative_to(root) else f"{folder}/"
+    total = sum(r["seconds"] for r in runs.values())
+    failed = [n for n, r in runs.items() if r["status"] != "ok"]
     header = ["# Efficient AI Course: measured results", "",
               "Every figure below was measured by the notebooks on this machine in this run.",
-              f"Total notebook time: {total:.0f} s." if total is not None else "", ""]  # fmt: skip
+              f"Total time: {total:.0f} s, baselines step included." if runs else "",
+              f"**{len(failed)} step(s) failed: {', '.join(failed)}.**" if failed else "", ""]  # fmt: skip
+    sections = [notebook_section(n, docs.get(n), runs.get(n), prefix) for n in names if n != "baselines"]
+    text = "\n".join(header + _overview(names, docs, runs) + [""] + _targets(docs) + sections)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text("\n".join(header + sections))
+    report_path.write_text(text)
     return report_path

@@ -5,19 +5,36 @@ import pytest
 from course_utils import claims, report
 
 
-def test_report_lists_claims_times_and_figures(tmp_path):
-    executed = tmp_path / "executed"
+def _demo(executed):
     c = claims.Claims("00_demo", quick=True, seed=0, device="cpu", folder=executed)
     c.record("accuracy", 0.98, "fraction", at_least=0.97)
+    c.record("drop_pp", 0.2, "pp", at_most=1.0, target_at_most=0.06, source="Deep Compression, Table 1")
     c.require("equal", True)
     with pytest.raises(claims.ClaimFailed):
         c.record("speedup", 1.1, "x", at_least=1.3)
-    (executed / "timings.json").write_text(json.dumps({"00_demo": 42.0}))
+
+
+def test_report_lists_claims_targets_times_and_failures(tmp_path):
+    executed = tmp_path / "executed"
+    _demo(executed)
+    runs = {
+        "baselines": {"seconds": 30.0, "status": "ok", "error": None, "budget_s": None},
+        "00_demo": {"seconds": 42.0, "status": "failed", "budget_s": 90,
+                    "error": {"cell": 7, "ename": "ClaimFailed", "evalue": "claim 'speedup' failed", "source": "x"}},
+        "01_next": {"seconds": 95.0, "status": "ok", "error": None, "budget_s": 90},
+    }
+    (executed / report.RUNS_FILE).write_text(json.dumps(runs))
     text = report.write_report(executed, tmp_path / "report.md").read_text()
-    assert "## 00_demo" in text and "ran in 42 s" in text and "**A CLAIM FAILED**" in text
-    assert "| accuracy | 0.98 | fraction | ≥ 0.97 | ✅ |" in text
+    assert "Total time: 167 s, baselines step included." in text and "2 step(s)" not in text
+    assert "**1 step(s) failed: 00_demo.**" in text
+    assert "**FAILED** at cell 7: `ClaimFailed: claim 'speedup' failed`" in text
+    assert "42 s of 90 s (within)" in text and "95 s of 90 s (**OVER**)" in text
+    assert "| accuracy | 0.98 | fraction | ≥ 0.97 | ✅ |  |  |" in text
     assert "| speedup | 1.1 | x | ≥ 1.3 | ❌ |" in text
     assert "| equal | yes | bool | must hold | ✅ |" in text
+    assert "| drop_pp | 0.2 | pp | ≤ 1 | ✅ | ≤ 0.06 (Deep Compression, Table 1) | **missed** |" in text
+    assert "## Targets" in text and "| 00_demo | drop_pp | 0.2 pp |" in text
+    assert "## 01_next" in text and "No claims were recorded." in text
 
 
 def test_report_needs_claims(tmp_path):
