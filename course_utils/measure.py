@@ -62,6 +62,23 @@ def timing_threads() -> int:
     return 1 if load > (os.cpu_count() or 1) + 1 else torch.get_num_threads()
 
 
+def with_threads(threads: int, fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` wrapped to run with ``threads`` intra-op threads: for interleaving 1 vs N threads in one comparison.
+
+    The thread setting stays changed after a call; restore it with ``torch.set_num_threads`` when done.
+    """
+    if not isinstance(threads, int) or threads <= 0:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+
+    def run() -> object:
+        torch.set_num_threads(threads)
+        return fn()
+
+    return run
+
+
 def serialized_bytes(obj: nn.Module | dict) -> int:
     """Bytes of ``torch.save`` of a model's state dict (or of any dict), as a user would ship it."""
     if isinstance(obj, nn.Module):

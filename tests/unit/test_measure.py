@@ -79,3 +79,21 @@ def test_timing_threads_falls_back_to_one_under_load(monkeypatch):
     assert measure.timing_threads() == torch.get_num_threads()
     monkeypatch.setattr(measure.os, "getloadavg", lambda: (50.0, 50.0, 50.0))
     assert measure.timing_threads() == 1
+
+
+def test_with_threads_sets_the_thread_count_before_each_call():
+    import torch
+
+    from course_utils import measure
+
+    before = torch.get_num_threads()
+    seen = []
+    try:
+        measure.with_threads(1, lambda: seen.append(torch.get_num_threads()))()
+        assert seen == [1]
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="positive int"):
+        measure.with_threads(0, lambda: None)
+    with pytest.raises(TypeError, match="callable"):
+        measure.with_threads(1, 3)
