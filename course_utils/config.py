@@ -55,7 +55,11 @@ def output_dir() -> Path:
 
 
 def datasets_mirror() -> Path | None:
-    """The read-only dataset folder named by ``COURSE_DATASETS``, or None when unset."""
+    """The read-only dataset folder named by ``COURSE_DATASETS``, or None when unset.
+
+    It must hold at least one dataset (``MNIST/raw``, ``cifar-10-batches-py`` or ``fsdd``); a dataset it lacks
+    is taken from the cache or downloaded.
+    """
     value = os.environ.get(DATASETS_ENV)
     if not value:
         return None
@@ -64,6 +68,14 @@ def datasets_mirror() -> Path | None:
         raise FileNotFoundError(
             f"{DATASETS_ENV}={value!r} does not name a folder (resolved to {path}). "
             f"Point it at a folder holding MNIST/raw and cifar-10-batches-py, or unset it to download."
+        )
+    expected = ("MNIST/raw", "cifar-10-batches-py", "fsdd")
+    if not any((path / name).is_dir() for name in expected):
+        raise FileNotFoundError(
+            f"{DATASETS_ENV}={value!r} (resolved to {path}) holds no dataset: it has none of the folders "
+            f"{', '.join(f'{name}/' for name in expected)}. Expected torchvision's layout: MNIST/raw/ with the four MNIST "
+            f".gz files, cifar-10-batches-py/ with the CIFAR-10 python batches, fsdd/recordings/ with the FSDD wav files. "
+            f"Point it at such a folder (e.g. ../shared/datasets), or unset it to download into the cache."
         )
     return path
 

@@ -50,6 +50,21 @@ def test_mirror_must_exist(monkeypatch, tmp_path):
         config.datasets_mirror()
 
 
+def test_mirror_must_hold_a_dataset(monkeypatch, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "MNIST").mkdir(parents=True)  # no raw/ inside: still no dataset
+    monkeypatch.setenv(config.DATASETS_ENV, str(empty))
+    with pytest.raises(FileNotFoundError, match="holds no dataset") as error:
+        config.datasets_mirror()
+    message = str(error.value)
+    assert str(empty) in message and all(name in message for name in ("MNIST/raw/", "cifar-10-batches-py/", "fsdd/"))
+    for layout in ("MNIST/raw", "cifar-10-batches-py", "fsdd"):  # one dataset is enough; the others fall back
+        mirror = tmp_path / layout.split("/")[0].lower()
+        (mirror / layout).mkdir(parents=True)
+        monkeypatch.setenv(config.DATASETS_ENV, str(mirror))
+        assert config.datasets_mirror() == mirror.resolve()
+
+
 def test_environment_summary_has_versions():
     summary = config.environment_summary(torch.device("cpu"))
     assert summary["torch"] == torch.__version__ and summary["device"] == "cpu"
