@@ -9,6 +9,10 @@
 
 Test accuracy is measured on the full test set in full mode and on a stratified subset of 2,000
 images in quick mode (stated in the returned info).
+
+Checkpoints are keyed by ``checkpoints.cache_key``: this config (model, data set, subset, mode, seed,
+training arguments) plus the code of ``models.py``, ``training.py`` and ``data.py`` and the torch version.
+``train_all`` loads or trains every baseline up front (the runner's first step).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import checkpoints, models, training
+from . import checkpoints, config, models, training
 from .data import ImageData, load_dataset
 
 QUICK_TEST_PER_CLASS = 200  # 2,000 test images in quick mode
@@ -52,7 +56,7 @@ BASELINES: dict[str, BaselineSpec] = {
 
 
 def baseline_config(name: str, quick: bool, seed: int = 0) -> dict[str, Any]:
-    """The full training config of a baseline (what its checkpoint hash is computed from)."""
+    """The full training config of a baseline (with the code and torch version, what its checkpoint is keyed by)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
     spec = BASELINES[name]
@@ -84,7 +88,8 @@ def load_baseline(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """``(model, info)``: the cached baseline, trained now if no checkpoint exists yet.
 
-    ``info`` holds ``test_accuracy``, ``test_images``, ``train_seconds``, ``history`` and the config.
+    ``info`` holds ``test_accuracy``, ``test_images``, ``train_seconds``, ``history``, the config, the
+    checkpoint ``key`` (config, code version, torch version) and ``loaded_from`` or ``trained_now``.
     """
     cfg = baseline_config(name, quick, seed)
     fit_args = {k: v for k, v in cfg.items() if k not in {"model", "dataset", "quick", "seed", "train_per_class"}}
@@ -97,7 +102,32 @@ def load_baseline(
         seconds = time.perf_counter() - start
         accuracy = training.evaluate(model, test_data, device=device)
         return {"test_accuracy": accuracy, "test_images": len(test_data), "train_images": len(train_data),
-                "train_seconds": seconds, "history": history.as_dict()}  # fmt: skip
+                "train_seconds": seconds, "history": history.as_dict(), "device": torch.device(device).type}  # fmt: skip
 
     model, info = checkpoints.cached_model(name, cfg, lambda: models.build_model(cfg["model"]), train)
     return model.to(device).eval(), {**info, "config": cfg}
+
+
+def train_all(quick: bool, seed: int = 0, names: list[str] | None = None, progress: bool = True, *,
+              device: torch.device | str | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Load or train every baseline in ``BASELINES`` (or ``names``); ``{name: info}`` in that order.
+
+    Each ``info`` is ``load_baseline``'s without the model, with ``trained_now`` (True or False) and
+    ``seconds`` (wall time of this load or training). ``device=None``: ``config.pick_device()``.
+    ``progress`` shows training progress bars and prints one line per baseline.
+    """
+    names = list(BASELINES) if names is None else list(names)
+    for name in names:
+        baseline_config(name, quick, seed)  # unknown names fail before anything trains
+    device = config.pick_device() if device is None else device
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        start = time.perf_counter()
+        _, info = load_baseline(name, quick, seed=seed, device=device, progress=progress)
+        info = {**info, "trained_now": bool(info.get("trained_now")), "seconds": time.perf_counter() - start}
+        results[name] = info
+        if progress:
+            how = f"trained on {info.get('device', 'an unrecorded device')}" if info["trained_now"] else "loaded"
+            print(f"{name}: {how} in {info['seconds']:.1f} s, test accuracy {info['test_accuracy']:.2%} "
+                  f"on {info['test_images']} images", flush=True)  # fmt: skip
+    return results

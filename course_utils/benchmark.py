@@ -5,7 +5,8 @@ Use it when a latency figure depends on the *process* (allocator settings, other
 than on the model: ``subprocess_timings`` times a snippet in fresh interpreters with and without environment
 variables; ``time_after`` times a call right after another one (e.g. an ONNX Runtime session whose threads
 keep spinning); ``compare_phased`` times variants in separate blocks so they cannot disturb each other.
-Everything returns ``course_utils.measure`` objects or plain numbers.
+Everything returns ``course_utils.measure`` objects or plain numbers. Pass ``device`` to time GPU work:
+the timers then :func:`synchronize` before each timed call and after it, so queued kernels are counted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_
 """glibc tunables equivalent to ``measure.stabilise_allocator()``, set before a process starts."""
 
 RESULT_PREFIX = "MEDIAN_MS="
+
+
+def synchronize(device: torch.device | str | None) -> None:
+    """Wait until the work queued on a CUDA or MPS ``device`` has finished (nothing for the CPU or ``None``)."""
+    if device is None:
+        return
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def _check_counts(warmup: int, repeats: int) -> None:
@@ -96,10 +108,11 @@ def subprocess_timings(script: str, variants: Mapping[str, Mapping[str, str]], *
 
 
 def time_after(variants: Mapping[str, tuple[Callable[[], object] | None, Callable[[], object]]], *,
-               warmup: int = 3, repeats: int = 20) -> LatencyComparison:  # fmt: skip
+               warmup: int = 3, repeats: int = 20, device: torch.device | str | None = None) -> LatencyComparison:  # fmt: skip
     """Time ``fn`` right after an untimed ``before`` call, for each ``name: (before, fn)``, interleaved.
 
     This measures what a call costs when something else ran just before it (``before=None``: nothing).
+    ``device``: synchronise it after ``before`` and after ``fn``, so each time is ``fn``'s work there.
     """
     _check_counts(warmup, repeats)
     if not variants:
@@ -111,8 +124,10 @@ def time_after(variants: Mapping[str, tuple[Callable[[], object] | None, Callabl
             before, fn = variants[name]
             if before is not None:
                 before()
+            synchronize(device)
             start = time.perf_counter()
             fn()
+            synchronize(device)
             elapsed = (time.perf_counter() - start) * 1e3
             if i >= warmup:
                 stats[name].times_ms.append(elapsed)
@@ -120,11 +135,12 @@ def time_after(variants: Mapping[str, tuple[Callable[[], object] | None, Callabl
 
 
 def compare_phased(variants: Mapping[str, Callable[[], object]], *, phases: int = 2, warmup: int = 3,
-                   repeats: int = 20) -> LatencyComparison:  # fmt: skip
+                   repeats: int = 20, device: torch.device | str | None = None) -> LatencyComparison:  # fmt: skip
     """Time each variant in its own block of ``repeats`` calls (after ``warmup``), blocks ordered A B, B A, ...
 
     Use it for runtimes that disturb each other when interleaved call by call (PyTorch and ONNX Runtime):
     each block's warm-up absorbs what the previous block left running. ``repeats`` is per block.
+    ``device``: synchronise it before and after each timed call.
     """
     _check_counts(warmup, repeats)
     if phases <= 0:
@@ -139,8 +155,10 @@ def compare_phased(variants: Mapping[str, Callable[[], object]], *, phases: int 
             for _ in range(warmup):
                 fn()
             for _ in range(repeats):
+                synchronize(device)
                 start = time.perf_counter()
                 fn()
+                synchronize(device)
                 stats[name].times_ms.append((time.perf_counter() - start) * 1e3)
     return LatencyComparison(stats)
 
@@ -204,16 +222,22 @@ def layer_costs(model: nn.Module, example: torch.Tensor) -> list[LayerCost]:
     return costs
 
 
-def copy_bandwidth_gbs(numel: int = 1 << 24, *, repeats: int = 5) -> float:
-    """Memory bandwidth in GB/s of copying a float32 tensor (bytes read + bytes written over median time)."""
+def copy_bandwidth_gbs(numel: int = 1 << 24, *, repeats: int = 5, device: torch.device | str | None = None) -> float:
+    """Memory bandwidth in GB/s of copying a float32 tensor (bytes read + bytes written over median time).
+
+    The tensors live on ``device`` (``None``: the CPU), which is synchronised around each timed copy.
+    """
     _check_counts(0, repeats)
     if numel <= 0:
         raise ValueError(f"numel must be positive, got {numel}")
-    src, dst = torch.ones(numel), torch.empty(numel)
+    device = torch.device("cpu") if device is None else torch.device(device)
+    src, dst = torch.ones(numel, device=device), torch.empty(numel, device=device)
     dst.copy_(src)
     times = []
     for _ in range(repeats):
+        synchronize(dst.device)
         start = time.perf_counter()
         dst.copy_(src)
+        synchronize(dst.device)
         times.append(time.perf_counter() - start)
-    return 2 * 4 * numel / statistics.median(times) / 1e9
+    return 2 * 4 * numel / max(statistics.median(times), 1e-9) / 1e9

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .checkpoints import save_atomic
+from .atomic import write_bytes_atomic
 from .data import Batches, ImageData
 
 FORMAT = "course-quantized"
@@ -94,8 +94,9 @@ def quantized_bytes(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
 
 def save_quantized(tensors: Mapping[str, torch.Tensor], path: Path | str, meta: Mapping[str, Any] | None = None) -> int:
     """Write the packed tensors atomically to ``path``; return the bytes written."""
-    path = save_atomic(pack_tensors(tensors, meta), path)
-    return path.stat().st_size
+    buffer = io.BytesIO()
+    torch.save(pack_tensors(tensors, meta), buffer)
+    return write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_quantized(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

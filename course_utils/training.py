@@ -6,6 +6,7 @@ distillation) and ``after_step`` to act after each optimiser step (e.g. re-apply
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -113,17 +114,39 @@ def fit(
     return history
 
 
-@torch.inference_mode()
-def predict(model: nn.Module, data: ImageData, *, batch_size: int = 500, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Logits of ``model`` for every image in ``data`` (in eval mode), on the CPU."""
-    was_training = model.training
-    model.eval().to(device)
-    outputs = [model(x).float().cpu() for x, _ in Batches(data, batch_size, device=device)]
-    model.train(was_training)
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (or buffer); the CPU for a model with neither."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def predict(model: nn.Module, data: ImageData, *, batch_size: int = 500,
+            device: torch.device | str | None = None) -> torch.Tensor:  # fmt: skip
+    """Logits of ``model`` for every image in ``data`` (in eval mode), returned on the CPU.
+
+    ``device=None`` runs on the model's own device (:func:`model_device`). Another ``device`` runs there
+    and moves the model back afterwards; its train/eval mode is restored too. The moves happen outside
+    ``torch.inference_mode``, so the model's parameters stay ordinary tensors that can still be trained.
+    """
+    home = model_device(model)
+    device = home if device is None else torch.device(device)
+    was_training, moved = model.training, device != home
+    model.eval()
+    try:
+        if moved:
+            model.to(device)
+        with torch.inference_mode():
+            outputs = [model(x).float().cpu() for x, _ in Batches(data, batch_size, device=device)]
+    finally:
+        if moved:
+            model.to(home)
+        model.train(was_training)
     return torch.cat(outputs)
 
 
-def evaluate(model: nn.Module, data: ImageData, *, batch_size: int = 500, device: torch.device | str = "cpu") -> float:
-    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on ``data``."""
+def evaluate(model: nn.Module, data: ImageData, *, batch_size: int = 500,
+             device: torch.device | str | None = None) -> float:  # fmt: skip
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on ``data``; ``device`` as in :func:`predict`."""
     logits = predict(model, data, batch_size=batch_size, device=device)
     return (logits.argmax(1) == data.labels).float().mean().item()

@@ -1,6 +1,7 @@
 import pytest
+import torch
 
-from course_utils import baselines
+from course_utils import baselines, checkpoints, data
 
 
 def test_configs_differ_by_mode_and_seed():
@@ -21,3 +22,47 @@ def test_quick_baseline_trains_then_loads(tmp_course_dirs):
     assert info["test_accuracy"] >= 0.97  # 1 epoch on real MNIST
     again, info2 = baselines.load_baseline("simple_cnn_mnist", quick=True, progress=False)
     assert "loaded_from" in info2 and info2["test_accuracy"] == info["test_accuracy"]
+
+
+def _toy_dataset(name, train=True):
+    labels = torch.arange(60) % 10
+    images = torch.randint(0, 255, (60, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(int(train)))
+    return data.ImageData(name, images, labels, tuple(map(str, range(10))), (0.1,), (0.3,))
+
+
+@pytest.fixture
+def tiny_baselines(tmp_course_dirs, monkeypatch):
+    """Two 1-epoch baselines on 40 toy images: no real data set, no real training."""
+    spec = {"epochs": 1, "lr": 1e-3, "batch_size": 20, "optimizer": "adam", "train_per_class": 4}
+    monkeypatch.setattr(baselines, "BASELINES", {
+        "tiny_cnn": baselines.BaselineSpec("simple_cnn", "mnist", spec, {**spec, "epochs": 2}),
+        "tiny_lenet": baselines.BaselineSpec("lenet5", "mnist", spec, {**spec, "epochs": 2}),
+    })  # fmt: skip
+    monkeypatch.setattr(baselines, "load_dataset", _toy_dataset)
+    monkeypatch.setattr(baselines, "QUICK_TEST_PER_CLASS", 3)
+    return tmp_course_dirs
+
+
+def test_train_all_trains_then_loads_every_baseline(tiny_baselines, capsys):
+    first = baselines.train_all(quick=True, device="cpu")
+    assert list(first) == ["tiny_cnn", "tiny_lenet"]
+    assert all(info["trained_now"] and info["seconds"] >= 0 and info["train_images"] == 40 for info in first.values())
+    assert all(info["test_images"] == 30 and info["device"] == "cpu" for info in first.values())
+    assert "tiny_cnn: trained on cpu" in capsys.readouterr().out
+    again = baselines.train_all(quick=True, names=["tiny_lenet"], progress=False, device="cpu")
+    assert list(again) == ["tiny_lenet"] and not again["tiny_lenet"]["trained_now"]
+    assert again["tiny_lenet"]["loaded_from"] == first["tiny_lenet"]["saved_to"]
+    assert again["tiny_lenet"]["test_accuracy"] == first["tiny_lenet"]["test_accuracy"]
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="unknown baseline 'nope'"):
+        baselines.train_all(quick=True, names=["tiny_cnn", "nope"], device="cpu")
+
+
+def test_baseline_checkpoint_is_keyed_by_code_and_torch(tiny_baselines, monkeypatch):
+    _, info = baselines.load_baseline("tiny_cnn", quick=True, progress=False)
+    assert info["key"] == {"config": info["config"], "code_version": checkpoints.code_version(),
+                           "torch": str(torch.__version__)}  # fmt: skip
+    assert checkpoints.load_checkpoint(info["saved_to"])["key"] == info["key"]
+    monkeypatch.setattr(checkpoints, "code_version", lambda files=checkpoints.TRAINING_CODE: "changedcode0")
+    _, retrained = baselines.load_baseline("tiny_cnn", quick=True, progress=False)
+    assert retrained["trained_now"] and retrained["saved_to"] != info["saved_to"]

@@ -83,3 +83,41 @@ def test_copy_bandwidth_is_positive():
     assert benchmark.copy_bandwidth_gbs(1 << 16, repeats=2) > 0
     with pytest.raises(ValueError):
         benchmark.copy_bandwidth_gbs(0)
+
+
+def _count_syncs(monkeypatch):
+    synced = []
+    monkeypatch.setattr(benchmark, "synchronize", lambda device: synced.append(device))
+    return synced
+
+
+def test_time_after_synchronises_the_device_around_each_timed_call(monkeypatch):
+    events = []
+    monkeypatch.setattr(benchmark, "synchronize", lambda device: events.append(("sync", device)))
+    benchmark.time_after({"a": (lambda: events.append("before"), lambda: events.append("fn"))},
+                         warmup=1, repeats=2, device="cuda")
+    assert events == ["before", ("sync", "cuda"), "fn", ("sync", "cuda")] * 3  # before() stays outside the timed span
+    events.clear()
+    benchmark.time_after({"a": (None, lambda: None)}, warmup=0, repeats=1)
+    assert events == [("sync", None)] * 2  # no device: synchronize(None) does nothing
+
+
+def test_compare_phased_synchronises_the_device(monkeypatch):
+    synced = _count_syncs(monkeypatch)
+    benchmark.compare_phased({"a": lambda: None, "b": lambda: None}, phases=2, warmup=1, repeats=3,
+                             device=torch.device("cuda"))
+    assert len(synced) == 2 * 2 * 3 * 2 and all(d == torch.device("cuda") for d in synced)
+
+
+def test_synchronize_is_a_no_op_off_gpu():
+    for device in (None, "cpu", torch.device("cpu"), "meta"):
+        benchmark.synchronize(device)
+
+
+def test_copy_bandwidth_allocates_on_the_device(monkeypatch):
+    synced = _count_syncs(monkeypatch)
+    assert benchmark.copy_bandwidth_gbs(1 << 10, repeats=3, device="meta") > 0
+    assert len(synced) == 6 and all(d == torch.device("meta") for d in synced)  # the tensors' own device
+    synced.clear()
+    benchmark.copy_bandwidth_gbs(1 << 10, repeats=1)
+    assert synced == [torch.device("cpu")] * 2

@@ -120,3 +120,18 @@ def test_predict_padded_matches_unpadded_and_keeps_batch_fixed():
     assert torch.allclose(logits, dataset.tensors()[0].flatten(1) @ weight)
     with pytest.raises(ValueError, match="batch_size"):
         quantization.predict_padded(model, dataset, batch_size=0)
+
+
+def test_quantization_does_not_depend_on_checkpoints(tmp_path, monkeypatch):
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(quantization.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not any(name and "checkpoints" in name for name in imported), imported
+    path = tmp_path / "q.pt"
+    written = []
+    monkeypatch.setattr(quantization, "write_bytes_atomic", lambda p, data: written.append((p, len(data))) or len(data))
+    size = quantization.save_quantized(_tensors(), path)
+    assert written == [(path, size)]  # written through atomic.write_bytes_atomic, in one piece

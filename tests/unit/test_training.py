@@ -69,3 +69,41 @@ def test_bad_arguments():
         training.fit(model, _toy(), epochs=1, lr=1e-3, optimizer="rmsprop")
     with pytest.raises(FloatingPointError, match="lower lr"):
         training.fit(model, _toy(), epochs=3, lr=1e30, optimizer="sgd", progress=False, schedule="constant")
+
+
+class _MoveRecorder(torch.nn.Linear):
+    """A linear model that records where it is asked to move (and stays put: there is only a CPU here)."""
+
+    def __init__(self):
+        super().__init__(28 * 28, 10)
+        self.moves = []
+
+    def forward(self, x):
+        return super().forward(x.flatten(1))
+
+    def to(self, *args, **kwargs):
+        self.moves.append(torch.device(args[0]))
+        return self
+
+
+def test_predict_uses_the_models_device_and_never_leaves_it_moved(monkeypatch):
+    toy = _toy(n=20)
+    model = _MoveRecorder()
+    training.predict(model, toy)  # device=None: the model's own device, no move at all
+    training.evaluate(model, toy, device="cpu")  # same device as the model: no move either
+    assert model.moves == []
+    monkeypatch.setattr(training, "model_device", lambda m: torch.device("meta"))  # pretend it lives elsewhere
+    training.predict(model, toy, device="cpu")
+    assert model.moves == [torch.device("cpu"), torch.device("meta")]  # there and back again
+    model.moves.clear()
+    training.evaluate(model, toy, device=torch.device("cpu"))
+    assert model.moves == [torch.device("cpu"), torch.device("meta")]
+
+
+def test_predict_restores_mode_and_keeps_the_model_trainable():
+    model = models.build_model("simple_cnn").train()
+    training.predict(model, _toy(n=20), device="cpu")
+    assert model.training and not any(p.is_inference() for p in model.parameters())
+    training.fit(model, _toy(n=32), epochs=1, lr=1e-3, batch_size=16, progress=False)  # still trainable
+    assert training.model_device(model) == torch.device("cpu")
+    assert training.model_device(torch.nn.ReLU()) == torch.device("cpu")
