@@ -60,3 +60,16 @@ def test_no_dataset_or_checkpoint_files_are_tracked():
         pytest.fail("git ls-files found nothing: run the tests inside the git checkout")
     heavy = [f for f in tracked if f.endswith((".gz", ".pt", ".pth", ".onnx", ".npz")) or "cifar-10" in f]
     assert not heavy, f"data or weights are committed: {heavy}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_quotes_no_run_time_and_hard_codes_no_claim(path):
+    """The run time is measured, not typed; a yes/no claim is computed, not a literal True."""
+    nb = nbformat.read(path, as_version=4)
+    header = nb.cells[0].source
+    run_time = [line for line in header.splitlines() if "Run time" in line]
+    assert run_time, f"{path.name}: the first cell needs a 'Run time' line (see ../shared/COURSE_STYLE.md)"
+    assert not re.search(r"\d", run_time[0]), f"{path.name}: the Run time line quotes a number: {run_time[0]!r}"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    literal = re.findall(r"require\(\s*[^,]+,\s*(?:True|False)\s*[,)]", code)
+    assert not literal, f"{path.name}: a claim hard-coded to a literal: {literal}"
