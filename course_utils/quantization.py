@@ -148,13 +148,13 @@ def pt2e_artifact(converted: torch.nn.Module) -> dict[str, torch.Tensor]:
     return tensors
 
 
-@torch.inference_mode()
 def predict_padded(model: Callable[[torch.Tensor], torch.Tensor], data: ImageData, batch_size: int) -> torch.Tensor:
     """Logits for every image of ``data`` from a model that only accepts batches of exactly ``batch_size``.
 
     The last, partial batch is padded with copies of its first image and the padding's outputs dropped.
-    Runs under ``torch.inference_mode`` like ``cu.measure.compare_models``, so a compiled model is not
-    recompiled for a different grad mode.
+    The model runs under ``torch.inference_mode`` like ``cu.measure.compare_models``, on batches built outside
+    it (ordinary tensors, like the examples one times and compiles with): an inference tensor would fail a
+    compiled model's guards and make it compile the same shape a second time.
     """
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -163,5 +163,6 @@ def predict_padded(model: Callable[[torch.Tensor], torch.Tensor], data: ImageDat
         n = x.shape[0]
         if n < batch_size:
             x = torch.cat([x, x[:1].expand(batch_size - n, *x.shape[1:])])
-        outputs.append(model(x)[:n].float().cpu())
+        with torch.inference_mode():
+            outputs.append(model(x)[:n].float().cpu())
     return torch.cat(outputs)

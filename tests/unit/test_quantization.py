@@ -112,11 +112,11 @@ def test_predict_padded_matches_unpadded_and_keeps_batch_fixed():
     seen = set()
 
     def model(x):
-        seen.add(x.shape[0])
+        seen.add((x.shape[0], x.is_inference(), torch.is_inference_mode_enabled()))
         return x.flatten(1) @ weight
 
     logits = quantization.predict_padded(model, dataset, batch_size=4)
-    assert seen == {4}
+    assert seen == {(4, False, True)}  # fixed batch; ordinary tensors (no recompile), run under inference mode
     assert torch.allclose(logits, dataset.tensors()[0].flatten(1) @ weight)
     with pytest.raises(ValueError, match="batch_size"):
         quantization.predict_padded(model, dataset, batch_size=0)

@@ -24,3 +24,12 @@ def test_empty_clusters_dropped_or_kept():
         kmeans_1d(values, 0)
     with pytest.raises(ValueError, match="empty"):
         kmeans_1d(torch.tensor([]), 2)
+
+
+def test_empty_clusters_between_used_ones_keep_the_centroids_sorted():
+    values = torch.tensor([0.0, 0.1, 0.2, 9.8, 9.9, 10.0])  # linear init 0, 2.5, 5, 7.5, 10: three stay empty
+    kept, kept_assignment = kmeans_1d(values, 5, drop_empty=False)
+    assert torch.equal(kept, kept.sort().values)  # bucketize needs sorted centroids; empty ones never overtake
+    assert kept_assignment.tolist() == [0, 0, 0, 4, 4, 4]
+    centroids, assignment = kmeans_1d(values, 5)
+    assert torch.allclose(centroids, torch.tensor([0.1, 9.9])) and assignment.tolist() == [0, 0, 0, 1, 1, 1]
