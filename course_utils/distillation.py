@@ -1,4 +1,4 @@
-"""Plumbing for feature-based distillation: record what named layers of a model output during a forward pass.
+"""Plumbing for distillation: record named layers' outputs, remember a frozen teacher's outputs, hold out a split.
 
 Feature distillation (FitNets hints, attention transfer) compares a student's intermediate activations
 with a teacher's. Rather than rewriting each model's ``forward`` to return them, register forward
@@ -11,15 +11,25 @@ hooks on the layers by name, run the ordinary forward, and read the captured out
 Captured tensors keep their autograd graph (so a loss on them trains the student); run the teacher
 under ``torch.no_grad()`` to capture its features without one. Hooks are removed when the block
 exits, even on an error, so a model never keeps stray hooks.
+
+A frozen teacher gives the same output for the same input, so when the batches are not augmented it
+need not run again in every epoch: ``TeacherMemo(teacher)`` is called like the teacher inside the
+step and runs it only on examples it has not seen (keyed by a hash of each example's exact bytes, so
+an augmented crop is a new example and is computed, never confused with its source image).
+``holdout_split`` keeps a stratified validation split out of the training images, for choosing
+hyper-parameters (α, T, β) without touching the test set.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
+
+from .data import ImageData, stratified_indices
 
 
 class FeatureRecorder(Mapping[str, torch.Tensor]):
@@ -89,13 +99,74 @@ class FeatureRecorder(Mapping[str, torch.Tensor]):
         return [self[name] for name in self.names]
 
 
-def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n − 1) of per-seed results; the spread is 0.0 for one value."""
-    if not values:
-        raise ValueError("values is empty; pass one result per seed")
-    floats = [float(v) for v in values]
-    mean = sum(floats) / len(floats)
-    if len(floats) == 1:
-        return mean, 0.0
-    variance = sum((v - mean) ** 2 for v in floats) / (len(floats) - 1)
-    return mean, variance**0.5
+TeacherOutput = torch.Tensor | list[torch.Tensor]
+
+
+class TeacherMemo:
+    """Call ``compute`` (a frozen teacher, or a function of it) once per distinct input example, then remember.
+
+    ``compute(x)`` must return a tensor, or a list/tuple of tensors, with one row per example of ``x``, and
+    each row must depend only on its own example (a model in eval mode, under ``no_grad``): then the memo
+    returns what ``compute`` would. Examples are keyed by a hash of their exact bytes (and shape), so a
+    changed input is computed afresh. At most ``max_examples`` are stored; beyond that the rest are
+    computed on every call. ``hits`` and ``misses`` count examples.
+    """
+
+    def __init__(self, compute: Callable[[torch.Tensor], TeacherOutput], max_examples: int = 100_000) -> None:
+        if not callable(compute):
+            raise TypeError(f"compute must be callable (a model or a function of a batch), got {type(compute).__name__}")
+        if not isinstance(max_examples, int) or max_examples < 0:
+            raise ValueError(f"max_examples must be a non-negative int, got {max_examples!r}")
+        self.compute, self.max_examples = compute, max_examples
+        self._rows: dict[bytes, tuple[torch.Tensor, ...]] = {}
+        self._as_list: bool | None = None
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @staticmethod
+    def keys(x: torch.Tensor) -> list[bytes]:
+        """One key per example of ``x``: a hash of its exact bytes, its shape and dtype."""
+        rows = x.detach().to("cpu").contiguous()
+        meta = f"{tuple(rows.shape[1:])}{rows.dtype}".encode()
+        flat = rows.reshape(rows.shape[0], -1).view(torch.uint8).numpy()
+        return [hashlib.blake2b(row.tobytes() + meta, digest_size=16).digest() for row in flat]
+
+    def _computed(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with torch.no_grad():
+            out = self.compute(x)
+        as_list = not isinstance(out, torch.Tensor)
+        outputs = tuple(out) if as_list else (out,)
+        shapes = [tuple(o.shape) if isinstance(o, torch.Tensor) else type(o).__name__ for o in outputs]
+        if not outputs or any(not isinstance(s, tuple) or not s or s[0] != x.shape[0] for s in shapes):
+            raise ValueError(f"compute must return tensors with one row per example ({x.shape[0]}), got {shapes}")
+        if self._as_list is None:
+            self._as_list = as_list
+        return outputs
+
+    def __call__(self, x: torch.Tensor) -> TeacherOutput:
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(f"x must be a non-empty batch, got shape {tuple(x.shape)}")
+        keys = self.keys(x)
+        missing = [i for i, key in enumerate(keys) if key not in self._rows]
+        self.misses += len(missing)
+        self.hits += len(keys) - len(missing)
+        fresh: dict[int, tuple[torch.Tensor, ...]] = {}
+        if missing:
+            outputs = self._computed(x[missing])
+            for j, i in enumerate(missing):
+                fresh[i] = tuple(o[j].detach().clone() for o in outputs)
+                if len(self._rows) < self.max_examples:
+                    self._rows.setdefault(keys[i], fresh[i])
+        rows = [fresh[i] if i in fresh else self._rows[key] for i, key in enumerate(keys)]
+        stacked = [torch.stack(column) for column in zip(*rows, strict=True)]
+        return stacked if self._as_list else stacked[0]
+
+
+def holdout_split(data: ImageData, per_class: int, seed: int = 0) -> tuple[ImageData, ImageData]:
+    """``(rest, held_out)``: a seeded stratified ``per_class`` images of every class held out, and the others."""
+    held = stratified_indices(data.labels, per_class, seed)
+    keep = torch.ones(len(data), dtype=torch.bool)
+    keep[held] = False
+    return data.subset(torch.nonzero(keep).flatten()), data.subset(held)

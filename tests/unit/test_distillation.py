@@ -1,13 +1,12 @@
 """Tests for course_utils.distillation: hooks record the right tensors, keep gradients and clean up."""
 
-import math
-
 import pytest
 import torch
 from torch import nn
 
 from course_utils import distillation, models
-from course_utils.distillation import FeatureRecorder
+from course_utils.data import ImageData
+from course_utils.distillation import FeatureRecorder, TeacherMemo
 
 
 def _net() -> nn.Sequential:
@@ -84,9 +83,94 @@ def test_student_and_resnet_stage_shapes_match_for_attention_transfer():
     assert [f.shape[-2:] for f in s.features()] == [f.shape[-2:] for f in t.features()]
 
 
-def test_mean_and_spread():
-    assert distillation.mean_and_spread([2.0]) == (2.0, 0.0)
-    mean, spread = distillation.mean_and_spread([1.0, 2.0, 3.0])
-    assert mean == 2.0 and math.isclose(spread, 1.0)
-    with pytest.raises(ValueError, match="empty"):
-        distillation.mean_and_spread([])
+class _CountingTeacher(nn.Module):
+    """A frozen linear 'teacher' that counts the examples it is run on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+        self.seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += x.shape[0]
+        return self.fc(x)
+
+
+def test_teacher_memo_returns_the_teacher_output_and_runs_it_once_per_example():
+    teacher = _CountingTeacher().eval()
+    memo = TeacherMemo(teacher)
+    x = torch.randn(6, 4)
+    with torch.no_grad():
+        expected = teacher(x)
+    teacher.seen = 0
+    first = memo(x)
+    assert torch.allclose(first, expected) and teacher.seen == 6 and len(memo) == 6
+    shuffled = memo(x[[5, 3, 1, 0, 2, 4]])  # a new batch order, as in the next epoch: nothing runs
+    assert torch.equal(shuffled, first[[5, 3, 1, 0, 2, 4]]) and teacher.seen == 6
+    assert (memo.hits, memo.misses) == (6, 6)
+    assert not first.requires_grad
+
+
+def test_teacher_memo_computes_changed_inputs_afresh():
+    teacher = _CountingTeacher().eval()
+    memo = TeacherMemo(teacher)
+    x = torch.randn(4, 4)
+    memo(x)
+    changed = x.clone()
+    changed[2, 1] = torch.nextafter(changed[2, 1], torch.tensor(float("inf")))  # one bit of one example
+    out = memo(changed)
+    assert teacher.seen == 5, "only the changed example runs again"
+    with torch.no_grad():
+        assert torch.allclose(out, teacher.fc(changed))
+    assert len(memo) == 5
+
+
+def test_teacher_memo_handles_lists_of_outputs_and_a_full_store():
+    def two_outputs(x: torch.Tensor) -> list[torch.Tensor]:
+        return [x.sum(1), x * 2]
+
+    memo = TeacherMemo(two_outputs, max_examples=2)
+    x = torch.randn(3, 4)
+    sums, doubled = memo(x)
+    assert torch.allclose(sums, x.sum(1)) and torch.allclose(doubled, 2 * x)
+    assert len(memo) == 2, "a full memo stops storing but still returns correct outputs"
+    again = memo(x)
+    assert isinstance(again, list) and torch.allclose(again[1], 2 * x) and memo.misses == 4
+
+
+def test_teacher_memo_rejects_bad_use():
+    with pytest.raises(TypeError, match="callable"):
+        TeacherMemo(3)
+    with pytest.raises(ValueError, match="max_examples"):
+        TeacherMemo(torch.relu, max_examples=-1)
+    with pytest.raises(ValueError, match="one row per example"):
+        TeacherMemo(lambda x: x.sum())(torch.randn(3, 4))
+    with pytest.raises(ValueError, match="non-empty batch"):
+        TeacherMemo(torch.relu)(torch.randn(0, 4))
+
+
+def test_teacher_memo_keys_see_shape_and_dtype():
+    x = torch.zeros(1, 4)
+    keys = {TeacherMemo.keys(x)[0], TeacherMemo.keys(x.view(1, 2, 2))[0], TeacherMemo.keys(x.double())[0]}
+    assert len(keys) == 3
+
+
+def _toy_images(per_class: int = 5, classes: int = 3) -> ImageData:
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    images = torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()
+    return ImageData("toy", images, labels, tuple(str(c) for c in range(classes)), (0.0,), (1.0,))
+
+
+def test_holdout_split_is_stratified_disjoint_complete_and_seeded():
+    data = _toy_images()
+    rest, held = distillation.holdout_split(data, 2, seed=0)
+    assert torch.bincount(held.labels).tolist() == [2, 2, 2] and torch.bincount(rest.labels).tolist() == [3, 3, 3]
+    ids_rest, ids_held = set(rest.images[:, 0, 0, 0].tolist()), set(held.images[:, 0, 0, 0].tolist())
+    assert not ids_rest & ids_held and len(ids_rest | ids_held) == len(data)
+    again_rest, _ = distillation.holdout_split(data, 2, seed=0)
+    assert torch.equal(again_rest.images, rest.images)
+    other = {tuple(distillation.holdout_split(data, 2, seed=s)[1].images[:, 0, 0, 0].tolist()) for s in range(5)}
+    assert len(other) > 1, "different seeds hold out different images"
+    with pytest.raises(ValueError, match="fewer than"):
+        distillation.holdout_split(data, 6)
