@@ -3,8 +3,10 @@ comparisons, this machine's matmul peak and memory bandwidth, and per-layer FLOP
 
 Use it when a latency figure depends on the *process* (allocator settings, other runtimes' threads) rather
 than on the model: ``subprocess_timings`` times a snippet in fresh interpreters with and without environment
-variables; ``time_after`` times a call right after another one (e.g. an ONNX Runtime session whose threads
-keep spinning); ``compare_phased`` times variants in separate blocks so they cannot disturb each other.
+variables; ``subprocess_phase_timings`` times it in fresh interpreters before and after an in-process change
+that cannot be undone (e.g. ``measure.stabilise_allocator()``), paired within each process; ``time_after``
+times a call right after another one (e.g. an ONNX Runtime session whose threads keep spinning);
+``compare_phased`` times variants in separate blocks so they cannot disturb each other.
 Everything returns ``course_utils.measure`` objects or plain numbers. Pass ``device`` to time GPU work:
 the timers then :func:`synchronize` before each timed call and after it, so queued kernels are counted.
 """
@@ -28,6 +30,7 @@ ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_
 """glibc tunables equivalent to ``measure.stabilise_allocator()``, set before a process starts."""
 
 RESULT_PREFIX = "MEDIAN_MS="
+PHASE_PREFIX = "PHASE_MS "
 
 
 def synchronize(device: torch.device | str | None) -> None:
@@ -66,6 +69,47 @@ def timing_script(setup: str, call: str, *, warmup: int = 5, repeats: int = 20) 
     )
 
 
+def phased_timing_script(setup: str, call: str, phases: Mapping[str, str], *, warmup: int = 5,
+                         repeats: int = 20) -> str:  # fmt: skip
+    """Python source that runs ``setup`` once, then for each phase in order runs its statement, warms up, times
+    ``call`` and prints ``PHASE_MS <name>=<median ms>``.
+
+    For a change a process cannot undo (``measure.stabilise_allocator()``): every phase is measured in the same
+    fresh process, in the given order, so the phases are paired. A phase's statement may be empty.
+    """
+    _check_counts(warmup, repeats)
+    if not call.strip():
+        raise ValueError("call is empty; pass the statement to time, e.g. 'model(x)'")
+    if not phases:
+        raise ValueError("phases is empty; pass {'name': 'statement run before timing', ...}")
+    for name in phases:
+        if not name or "=" in name or "\n" in name:
+            raise ValueError(f"phase name must be non-empty without '=' or a newline, got {name!r}")
+    parts = ["import statistics, time", setup]
+    for name, statement in phases.items():
+        parts += [
+            statement.strip() or "pass",
+            f"for _ in range({warmup}):\n    {call}",
+            "_times = []",
+            f"for _ in range({repeats}):\n    _start = time.perf_counter()\n    {call}\n"
+            "    _times.append((time.perf_counter() - _start) * 1e3)",
+            f"print({PHASE_PREFIX!r} + {name!r} + '=' + repr(statistics.median(_times)))",
+        ]  # fmt: skip
+    return "\n".join(parts) + "\n"
+
+
+def parse_phase_medians(stdout: str) -> dict[str, float]:
+    """``{phase: median ms}`` from the ``PHASE_MS`` lines a ``phased_timing_script`` printed, in order."""
+    medians = {}
+    for line in stdout.splitlines():
+        if line.startswith(PHASE_PREFIX):
+            name, _, value = line[len(PHASE_PREFIX):].rpartition("=")
+            medians[name] = float(value)
+    if not medians:
+        raise ValueError(f"no line starting with {PHASE_PREFIX!r} in the output: {stdout[-500:]!r}")
+    return medians
+
+
 def parse_median(stdout: str) -> float:
     """The median a ``timing_script`` printed (its last ``MEDIAN_MS=`` line)."""
     lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
@@ -74,9 +118,9 @@ def parse_median(stdout: str) -> float:
     return float(lines[-1][len(RESULT_PREFIX):])
 
 
-def run_script(script: str, env_extra: Mapping[str, str] | None = None, *, drop_env: tuple[str, ...] = (),
-               timeout_s: float = 300) -> float:  # fmt: skip
-    """Run ``script`` in a fresh ``sys.executable`` and return the median it printed.
+def run_script_output(script: str, env_extra: Mapping[str, str] | None = None, *, drop_env: tuple[str, ...] = (),
+                      timeout_s: float = 300) -> str:  # fmt: skip
+    """Run ``script`` in a fresh ``sys.executable`` and return what it printed (stdout).
 
     ``env_extra`` is added to this process's environment, ``drop_env`` names are removed from it.
     """
@@ -85,7 +129,13 @@ def run_script(script: str, env_extra: Mapping[str, str] | None = None, *, drop_
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout_s)
     if result.returncode != 0:
         raise RuntimeError(f"timing subprocess failed with exit code {result.returncode}: {result.stderr[-2000:]}")
-    return parse_median(result.stdout)
+    return result.stdout
+
+
+def run_script(script: str, env_extra: Mapping[str, str] | None = None, *, drop_env: tuple[str, ...] = (),
+               timeout_s: float = 300) -> float:  # fmt: skip
+    """Run a ``timing_script`` in a fresh ``sys.executable`` and return the median it printed."""
+    return parse_median(run_script_output(script, env_extra, drop_env=drop_env, timeout_s=timeout_s))
 
 
 def subprocess_timings(script: str, variants: Mapping[str, Mapping[str, str]], *, runs: int = 3,
@@ -104,6 +154,25 @@ def subprocess_timings(script: str, variants: Mapping[str, Mapping[str, str]], *
     for i in range(runs):
         for name in names if i % 2 == 0 else reversed(names):
             medians[name].append(run_script(script, variants[name], drop_env=drop_env))
+    return medians
+
+
+def subprocess_phase_timings(script: str, *, runs: int = 3, env_extra: Mapping[str, str] | None = None,
+                             drop_env: tuple[str, ...] = tuple(ALLOCATOR_ENV)) -> dict[str, list[float]]:  # fmt: skip
+    """Per-process medians of each phase of a ``phased_timing_script``, over ``runs`` fresh processes.
+
+    ``drop_env`` is removed from every child first (by default the allocator variables, so the first phase
+    really starts from glibc's defaults even when this process set them).
+    """
+    if runs <= 0:
+        raise ValueError(f"runs must be positive, got {runs}")
+    medians: dict[str, list[float]] = {}
+    for _ in range(runs):
+        phases = parse_phase_medians(run_script_output(script, env_extra, drop_env=drop_env))
+        if medians and list(phases) != list(medians):
+            raise RuntimeError(f"a process printed phases {list(phases)}, an earlier one {list(medians)}")
+        for name, median in phases.items():
+            medians.setdefault(name, []).append(median)
     return medians
 
 

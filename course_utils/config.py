@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import hardware
+
 DATASETS_ENV = "COURSE_DATASETS"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 OUTPUT_DIR_ENV = "COURSE_OUTPUT_DIR"
@@ -134,7 +136,7 @@ def environment_summary(device: torch.device | None = None) -> dict[str, str | i
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "device": str(device),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": hardware.cpu_summary()["cpu"],
         "cpu_count": os.cpu_count() or 0,
         "torch_threads": torch.get_num_threads(),
     }

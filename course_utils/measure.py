@@ -1,8 +1,8 @@
 """Honest measurements: bytes of the file a user ships, latency (warm-up + median), interleaved ratios.
 
 Before timing eager PyTorch on Linux call ``stabilise_allocator()``: with glibc's dynamic mmap
-threshold, the same ResNet-20 batch-64 forward took 53–58 ms in some processes and 27 ms in others
-on the course's 2-core machine; fixing the mmap and trim thresholds removes that.
+threshold, the same ResNet-20 batch-64 forward can take about twice as long in one process as in another
+(notebook 05 measures it on your machine); fixing the mmap and trim thresholds removes that.
 """
 
 from __future__ import annotations

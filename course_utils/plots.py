@@ -34,25 +34,43 @@ def training_curves(histories: Mapping[str, History], title: str = "Training") -
     return fig
 
 
-def image_grid(data: ImageData, per_class: int = 8, seed: int = 0) -> Figure:
-    """``per_class`` example images of every class, one row per class."""
+def image_grid(data: ImageData, per_class: int = 8, seed: int = 0, gap: int = 2) -> Figure:
+    """``per_class`` example images of every class, one row per class, drawn as one mosaic image.
+
+    One ``imshow`` of a mosaic (``gap`` white pixels between images) instead of one axes per image: a
+    10 × 10 grid draws in a fraction of the time, which matters on a slow CPU in quick mode.
+    """
     if per_class <= 0:
         raise ValueError(f"per_class must be positive, got {per_class}")
-    sample = data.stratified(per_class, seed)
+    if gap < 0:
+        raise ValueError(f"gap must be ≥ 0 pixels, got {gap}")
+    mosaic, (height, width) = _mosaic(data.stratified(per_class, seed), len(data.classes), per_class, gap)
     n_classes = len(data.classes)
-    fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * 0.9, n_classes * 0.95))
-    for row, cls in enumerate(range(n_classes)):
-        images = sample.images[sample.labels == cls]
-        for col in range(per_class):
-            ax = axes[row, col]
-            image = images[col].permute(1, 2, 0).squeeze(-1).numpy()
-            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[row, 0].set_ylabel(data.classes[cls], rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"{data.name}: {per_class} images per class")
+    fig, ax = plt.subplots(figsize=(per_class * 0.9, n_classes * 0.95))
+    ax.imshow(mosaic.squeeze(-1).numpy(), cmap="gray" if mosaic.shape[-1] == 1 else None, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([row * (height + gap) + height / 2 for row in range(n_classes)], data.classes, fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(f"{data.name}: {per_class} images per class")
     fig.tight_layout()
     return fig
+
+
+def _mosaic(sample: ImageData, n_classes: int, per_class: int, gap: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """A uint8 (rows·(H+gap)−gap, cols·(W+gap)−gap, C) image: row = class, column = example; white gaps."""
+    channels, height, width = sample.images.shape[1:]
+    mosaic = torch.full((n_classes * (height + gap) - gap, per_class * (width + gap) - gap, channels), 255,
+                        dtype=torch.uint8)  # fmt: skip
+    for row in range(n_classes):
+        images = sample.images[sample.labels == row]
+        if len(images) < per_class:
+            raise ValueError(f"class {row} has {len(images)} images, fewer than per_class={per_class}")
+        for col in range(per_class):
+            top, left = row * (height + gap), col * (width + gap)
+            mosaic[top:top + height, left:left + width] = images[col].permute(1, 2, 0)
+    return mosaic, (height, width)
 
 
 def class_counts(datasets: Mapping[str, ImageData]) -> Figure:

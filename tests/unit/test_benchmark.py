@@ -121,3 +121,33 @@ def test_copy_bandwidth_allocates_on_the_device(monkeypatch):
     synced.clear()
     benchmark.copy_bandwidth_gbs(1 << 10, repeats=1)
     assert synced == [torch.device("cpu")] * 2
+
+
+def test_phased_script_runs_each_phase_in_order_in_one_process():
+    script = benchmark.phased_timing_script("state = []", "assert state, 'the phase statement runs before timing'",
+                                            {"first": "state.append(1)", "second": "state.append(2); assert state == [1, 2]"},
+                                            warmup=1, repeats=2)  # fmt: skip
+    medians = benchmark.subprocess_phase_timings(script, runs=2)
+    assert list(medians) == ["first", "second"] and all(len(v) == 2 and min(v) >= 0 for v in medians.values())
+
+
+def test_phased_script_starts_without_the_dropped_variables(monkeypatch):
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4096")
+    script = benchmark.phased_timing_script("import os", "assert 'MALLOC_MMAP_THRESHOLD_' not in os.environ",
+                                            {"default": ""}, warmup=0, repeats=1)  # fmt: skip
+    assert list(benchmark.subprocess_phase_timings(script, runs=1)) == ["default"]  # ALLOCATOR_ENV dropped by default
+    with pytest.raises(RuntimeError, match="exit code"):
+        benchmark.subprocess_phase_timings(script, runs=1, drop_env=())
+
+
+def test_phased_script_and_parser_refuse_bad_input():
+    assert benchmark.parse_phase_medians("noise\nPHASE_MS a=1.5\nPHASE_MS b c=2.5\n") == {"a": 1.5, "b c": 2.5}
+    with pytest.raises(ValueError, match="PHASE_MS"):
+        benchmark.parse_phase_medians("MEDIAN_MS=1.0")
+    for phases in ({}, {"a=b": ""}, {"": ""}, {"a\nb": ""}):
+        with pytest.raises(ValueError):
+            benchmark.phased_timing_script("", "pass", phases)
+    with pytest.raises(ValueError, match="call is empty"):
+        benchmark.phased_timing_script("", " ", {"a": ""})
+    with pytest.raises(ValueError, match="runs"):
+        benchmark.subprocess_phase_timings("pass", runs=0)
