@@ -39,6 +39,8 @@ def summarise(run_dirs: dict[str, Path]) -> list[dict[str, Any]]:
                     "worst_margin": None, "worst_run": None, "asserted_everywhere": True})  # fmt: skip
                 row["values"][label] = entry["value"]
                 row["asserted_everywhere"] &= entry.get("asserted", True)
+                if not entry.get("asserted", True):  # shown, but its bound does not apply on this hardware
+                    continue
                 if row["worst_margin"] is None or left < row["worst_margin"]:
                     row["worst_margin"], row["worst_run"] = left, label
     return list(rows.values())
@@ -59,12 +61,13 @@ def markdown(rows: list[dict[str, Any]], labels: list[str], failures: dict[str, 
         lines.append(f"- **{label}: failed steps {', '.join(steps)}**")
     lines += ["", "| notebook | claim | bound | worst | margin | worst run | " + " | ".join(labels) + " |",
               "|---" * (6 + len(labels)) + "|"]  # fmt: skip
-    for row in sorted(rows, key=lambda r: (r["unit"] == "bool", r["worst_margin"])):
-        worst = row["values"][row["worst_run"]]
+    for row in sorted(rows, key=lambda r: (r["unit"] == "bool", r["worst_margin"] is None, r["worst_margin"] or 0)):
+        worst = row["values"][row["worst_run"]] if row["worst_run"] else "–"
         values = " | ".join(format_value(row["values"][label]) if label in row["values"] else "–" for label in labels)
-        flag = "" if row["asserted_everywhere"] else " (not asserted everywhere)"
+        flag = "" if row["asserted_everywhere"] else " (asserted only where the hardware has it)"
         lines.append(f"| {row['notebook']} | {row['claim']}{flag} | {_bound(row)} | {format_value(worst)} | "
-                     f"{format_value(row['worst_margin'])} | {row['worst_run']} | {values} |")  # fmt: skip
+                     f"{format_value(row['worst_margin']) if row['worst_run'] else '–'} | {row['worst_run'] or '–'} | "
+                     f"{values} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

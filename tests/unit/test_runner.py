@@ -68,3 +68,18 @@ def test_seeds_summary_finds_the_worst_run_and_margin(tmp_path):
     assert rows["accuracy"]["worst_run"] == "seed1" and rows["accuracy"]["worst_margin"] == pytest.approx(0.1)
     text = seeds.markdown(list(rows.values()), list(dirs), {})
     assert "| 00_demo | accuracy | ≥ 0.5 | 0.6 | 0.1 | seed1 | 0.9 | 0.6 |" in text
+
+
+def test_seeds_summary_ignores_runs_where_the_hardware_exempts_a_claim(tmp_path, monkeypatch):
+    from course_utils import claims, hardware
+
+    dirs = {}
+    for threads, value in ((1, 1.0), (2, 1.8)):
+        monkeypatch.setattr(hardware, "has", lambda feature, t=threads: t >= 2)
+        folder = tmp_path / f"threads{threads}"
+        claims.Claims("00_demo", quick=True, seed=0, device="cpu", folder=folder).record(
+            "thread_speedup", value, "x", at_least=1.2, needs="multicore")
+        dirs[f"threads{threads}"] = folder
+    (row,) = seeds.summarise(dirs)
+    assert row["worst_run"] == "threads2" and row["worst_margin"] == pytest.approx(0.6)
+    assert not row["asserted_everywhere"] and row["values"] == {"threads1": 1.0, "threads2": 1.8}
