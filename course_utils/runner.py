@@ -2,7 +2,7 @@
 
     python -m course_utils.runner                  # quick mode → build/executed/quick, build/report-quick.md
     python -m course_utils.runner --full           # full mode (what a student runs; about an hour on 2 cores)
-    python -m course_utils.runner --only 00 01     # some notebooks
+    python -m course_utils.runner --only 00 01     # some notebooks (no baselines step: each trains what it needs)
     python -m course_utils.runner --seeds 0 1 2 --threads 1 2   # every quick claim over seeds and threads
 
 The first step trains (or loads) the shared baselines with a progress bar, so that no notebook's time hides
@@ -148,10 +148,13 @@ def run_course(*, quick: bool, output_dir: Path, report_path: Path, only: list[s
         import torch
 
         torch.set_num_threads(threads)
-    print(f"▶ baselines ({mode} mode, seed {seed}): training what is not cached yet ...", flush=True)
-    runs["baselines"] = train_baselines_step(quick=quick, seed=seed)
-    print(f"  {runs['baselines']['status']} in {runs['baselines']['seconds']:.1f} s", flush=True)
-    _save_runs(output_dir, runs)
+    if only:  # a few notebooks train (or load) just the baselines they use, inside their own time
+        print("▶ baselines: skipped with --only (each notebook loads or trains the baselines it needs)", flush=True)
+    else:
+        print(f"▶ baselines ({mode} mode, seed {seed}): training what is not cached yet ...", flush=True)
+        runs["baselines"] = train_baselines_step(quick=quick, seed=seed)
+        print(f"  {runs['baselines']['status']} in {runs['baselines']['seconds']:.1f} s", flush=True)
+        _save_runs(output_dir, runs)
     for path in list_notebooks(only):
         print(f"▶ {path.name} ({mode} mode, seed {seed}) ...", flush=True)
         run = execute_notebook(path, quick=quick, output_dir=output_dir, seed=seed, threads=threads,

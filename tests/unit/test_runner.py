@@ -83,3 +83,15 @@ def test_seeds_summary_ignores_runs_where_the_hardware_exempts_a_claim(tmp_path,
     (row,) = seeds.summarise(dirs)
     assert row["worst_run"] == "threads2" and row["worst_margin"] == pytest.approx(0.6)
     assert not row["asserted_everywhere"] and row["values"] == {"threads1": 1.0, "threads2": 1.8}
+
+
+def test_only_skips_the_baselines_step(tmp_path, monkeypatch):
+    fine = _notebook(tmp_path / "01_fine.ipynb", "x = 1")
+    monkeypatch.setattr(runner, "list_notebooks", lambda only=None: [fine])
+
+    def must_not_train(**kw):
+        raise AssertionError("--only must not train every baseline")
+
+    monkeypatch.setattr(runner, "train_baselines_step", must_not_train)
+    assert runner.run_course(quick=True, output_dir=tmp_path / "out", report_path=tmp_path / "r.md", only=["01"])
+    assert "baselines" not in json.loads((tmp_path / "out" / report.RUNS_FILE).read_text())
