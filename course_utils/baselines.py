@@ -17,6 +17,7 @@ training arguments) plus the code of ``models.py``, ``training.py`` and ``data.p
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import checkpoints, config, models, training
+from . import checkpoints, config, training
 from .data import ImageData, load_dataset
 
 QUICK_TEST_PER_CLASS = 200  # 2,000 test images in quick mode
@@ -32,10 +33,28 @@ QUICK_TEST_PER_CLASS = 200  # 2,000 test images in quick mode
 
 @dataclass(frozen=True)
 class BaselineSpec:
+    """A baseline: its architecture, data set, training arguments per mode, and where its code lives.
+
+    ``module`` names the ``course_utils`` module whose ``build_model(name)`` builds the architecture;
+    its code keys the checkpoint together with ``checkpoints.TRAINING_CODE``, so editing one
+    architecture module retrains only the baselines built from it (and ``models.py`` all of them).
+    """
+
     model: str
     dataset: str
     quick: dict[str, Any]
     full: dict[str, Any]
+    module: str = "models"
+
+    @property
+    def code(self) -> tuple[str, ...]:
+        """The source files whose code decides this baseline's weights."""
+        extra = () if self.module == "models" else (f"{self.module}.py",)
+        return (*checkpoints.TRAINING_CODE, *extra)
+
+    def build(self) -> nn.Module:
+        """A freshly initialised model of this architecture."""
+        return importlib.import_module(f"{__package__}.{self.module}").build_model(self.model)
 
 
 _MNIST_QUICK = {"epochs": 1, "lr": 3e-3, "batch_size": 64, "optimizer": "adam"}
@@ -104,7 +123,8 @@ def load_baseline(
         return {"test_accuracy": accuracy, "test_images": len(test_data), "train_images": len(train_data),
                 "train_seconds": seconds, "history": history.as_dict(), "device": torch.device(device).type}  # fmt: skip
 
-    model, info = checkpoints.cached_model(name, cfg, lambda: models.build_model(cfg["model"]), train)
+    spec = BASELINES[name]
+    model, info = checkpoints.cached_model(name, cfg, spec.build, train, code=spec.code)
     return model.to(device).eval(), {**info, "config": cfg}
 
 
