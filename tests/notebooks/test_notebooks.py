@@ -1,23 +1,33 @@
-"""Execute every notebook once in quick mode (papermill) and check the claims it recorded.
+"""Execute every notebook once in quick mode, check its claims, and show that every exercise check can fail.
 
 The shared baselines are trained first, in their own timed step (as ``make course`` does), so a notebook's
 time is its own. A notebook fails this test when a cell raises (a claim's own assert included), when it
-recorded no asserted claim, or when any recorded claim did not hold. Time is not a test: the runner's
-per-cell timeout guards against hangs, and each notebook's time is printed against the quick-mode budget
-and written to the report ``build/report-test.md``.
+recorded fewer than three asserted claims, or when a recorded claim did not hold.
+
+Then, in the same kernel (no second run of the notebook), each exercise is probed three times:
+1. as in the student copy (the solution's names removed, the cell replaced by nbgrader's stub): its check fails;
+2. with the deliberately wrong answer of ``wrong_answers.py``: its check fails with an assertion;
+3. with the teacher's solution again: its check passes.
+Time is not a test: the per-cell timeout guards against hangs, and each notebook's time is written to the
+report ``build/report-test.md`` against the quick-mode budget.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
+from wrong_answers import WRONG_ANSWERS
 
 from course_utils import claims, report, runner
+from course_utils.course import execute, exercises, student
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "build" / "test-executed"
+CELL_TIMEOUT_S = runner.CELL_TIMEOUT_S["quick"]
 
 
 def _record(name: str, entry: dict) -> None:
@@ -41,19 +51,69 @@ def trained_baselines():
     print(f"\nreport: {report.write_report(OUTPUT, REPO / 'build' / 'report-test.md')}")
 
 
-@pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)
-def test_notebook_runs_in_quick_mode_and_its_claims_hold(path, trained_baselines):
-    run = runner.execute_notebook(path, quick=True, output_dir=OUTPUT)
-    _record(run.name, {"seconds": round(run.seconds, 1), "status": "ok" if run.ok else "failed", "error": run.error,
-                       "budget_s": runner.QUICK_BUDGET_S})  # fmt: skip
-    budget = "within" if run.seconds <= runner.QUICK_BUDGET_S else "OVER"
-    print(f"\n{path.name}: {run.seconds:.1f} s in quick mode ({budget} the {runner.QUICK_BUDGET_S} s budget)")
-    error = run.error or {}
-    assert run.ok, f"{path.name} stopped at cell {error['cell']} ({error['source']}): {error['ename']}: {error['evalue']}"
+def _with_region(source: str, region: str) -> str:
+    before, rest = source.split(exercises.BEGIN, 1)
+    after = rest.split(exercises.END, 1)[1]
+    return f"{before}{exercises.BEGIN}\n{region}{exercises.END}{after}"
 
-    doc = claims.load_claims(claims.claims_path(path.stem, OUTPUT))
+
+def _probes(nb: nbformat.NotebookNode, name: str) -> list[list[str]]:
+    """Per exercise: the student's stub, the wrong answer, the teacher's solution; each followed by the check."""
+    stub_nb = student.student_version(nb)
+    probes = []
+    for exercise in exercises.find_exercises(nb):
+        solution, check = nb.cells[exercise.solution_cell].source, nb.cells[exercise.check_cell].source
+        region = exercises.solution_region(solution)
+        forget = f"for _name in {exercises.assigned_names(region)!r}:\n    globals().pop(_name, None)"
+        wrong = region
+        for old, new in WRONG_ANSWERS[name][exercise.number]:
+            assert old in wrong, f"{name} exercise {exercise.number}: the wrong answer's {old!r} is not in the solution"
+            wrong = wrong.replace(old, new)
+        probes += [[forget, stub_nb.cells[exercise.solution_cell].source, check],
+                   [forget, _with_region(solution, wrong), check], [solution, check]]  # fmt: skip
+    return probes
+
+
+@pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)
+def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_baselines):
+    nb = nbformat.read(path, as_version=4)
+    found = exercises.find_exercises(nb)
+    missing = [e.number for e in found if e.number not in WRONG_ANSWERS.get(path.stem, {})]
+    assert not missing, f"{path.name}: add a wrong answer for exercise(s) {missing} to tests/notebooks/wrong_answers.py"
+    claims_file = claims.claims_path(path.stem, OUTPUT)
+    kept: dict[str, str] = {}
+
+    def keep_claims() -> None:  # the probes' checks may record again: keep what the notebook itself recorded
+        kept["text"] = claims_file.read_text() if claims_file.is_file() else ""
+
+    start = time.perf_counter()
+    execution = execute.run_notebook(path, quick=True, output_dir=OUTPUT, cell_timeout_s=CELL_TIMEOUT_S,
+                                     probes=_probes(nb, path.stem), before_probes=keep_claims)  # fmt: skip
+    seconds = time.perf_counter() - start
+    if kept.get("text"):
+        claims_file.write_text(kept["text"])
+    first = execution.first_error()
+    error = None if first is None else {"cell": first.index, "ename": first.ename, "evalue": first.evalue,
+                                        "source": execution.notebook.cells[first.index].source.splitlines()[0][:200]}  # fmt: skip
+    _record(path.stem, {"seconds": round(seconds, 1), "status": "ok" if first is None else "failed", "error": error,
+                        "budget_s": runner.QUICK_BUDGET_S})  # fmt: skip
+    print(f"\n{path.name}: {seconds:.1f} s in quick mode with its exercise probes (budget {runner.QUICK_BUDGET_S} s)")
+    assert first is None, f"{path.name} stopped at cell {first.index} ({error['source']}): {first.ename}: {first.evalue}"
+
+    doc = claims.load_claims(claims_file)
     assert doc["mode"] == "quick"
     failed = [c["name"] for c in doc["claims"] if not c["passed"]]
     assert not failed, f"claims that did not hold: {failed}"
     asserted = [c for c in doc["claims"] if claims.is_asserted(c)]
     assert len(asserted) >= 3, f"{path.name} asserts only {len(asserted)} claims"
+
+    problems = []
+    for exercise, (stub, wrong, solved) in zip(found, zip(*[iter(execution.probes)] * 3, strict=True), strict=True):
+        if stub[-1].status == "ok":
+            problems.append(f"exercise {exercise.number}: the check passes on the student's stub")
+        if wrong[-1].ename not in {"AssertionError", "ClaimFailed"}:
+            problems.append(f"exercise {exercise.number}: the wrong answer gives {wrong[-1].status} "
+                            f"{wrong[-1].ename} {wrong[-1].evalue[:200]}, not a failed assertion")  # fmt: skip
+        if solved[-1].status != "ok":
+            problems.append(f"exercise {exercise.number}: the solution fails its check on re-run: {solved[-1].evalue[:200]}")
+    assert not problems, f"{path.name}: " + "; ".join(problems)
