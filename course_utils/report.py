@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import report_page
+from .atomic import write_bytes_atomic
 from .claims import claims_table, format_value, is_asserted, load_claims, target_text
 
 RUNS_FILE = "runs.json"
@@ -85,8 +87,12 @@ def _targets(docs: dict[str, dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def write_report(executed_dir: Path, report_path: Path) -> Path:
-    """Write ``report_path`` from every ``*.claims.json`` and the runner's ``runs.json`` in ``executed_dir``."""
+def write_report(executed_dir: Path, report_path: Path, compare_with: Path | None = None) -> Path:
+    """Write ``report_path`` (Markdown) and beside it ``.html`` and ``.json`` from ``executed_dir``'s claims and runs.
+
+    The HTML page is self-contained (figures embedded); the JSON holds every figure for a later
+    ``compare_with``: the results JSON of an earlier run, whose moved figures get their own section.
+    """
     executed_dir, report_path = Path(executed_dir), Path(report_path)
     runs = load_runs(executed_dir)
     docs = {(doc := load_claims(f))["notebook"]: doc for f in sorted(executed_dir.glob("*.claims.json"))}
@@ -103,7 +109,14 @@ def write_report(executed_dir: Path, report_path: Path) -> Path:
               f"Total time: {total:.0f} s, baselines step included." if runs else "",
               f"**{len(failed)} step(s) failed: {', '.join(failed)}.**" if failed else "", ""]  # fmt: skip
     sections = [notebook_section(n, docs.get(n), runs.get(n), prefix) for n in names if n != "baselines"]
-    text = "\n".join(header + _overview(names, docs, runs) + [""] + _targets(docs) + sections)
+    data = report_page.figures(runs, docs)
+    comparison = []
+    if compare_with is not None:
+        earlier = json.loads(Path(compare_with).read_text())
+        comparison = [f"## Compared with {Path(compare_with).name}", "", *report_page.compare(earlier, data)]
+    text = "\n".join(header + _overview(names, docs, runs) + [""] + comparison + _targets(docs) + sections)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(text)
+    write_bytes_atomic(report_path, text.encode())
+    write_bytes_atomic(report_path.with_suffix(".html"), report_page.page(text, report_path.parent).encode())
+    write_bytes_atomic(report_path.with_suffix(".json"), json.dumps(data, indent=1).encode())
     return report_path

@@ -4,6 +4,9 @@
     python -m course_utils.runner --full           # full mode (what a student runs; about an hour on 2 cores)
     python -m course_utils.runner --only 00 01     # some notebooks (no baselines step: each trains what it needs)
     python -m course_utils.runner --seeds 0 1 2 --threads 1 2   # every quick claim over seeds and threads
+    python -m course_utils.runner --compare old.json   # also list the figures that moved since an earlier run
+
+The report is written as Markdown, as one self-contained HTML page and as JSON (every figure, for ``--compare``).
 
 The first step trains (or loads) the shared baselines with a progress bar, so that no notebook's time hides
 a training run; its time counts in the report's total. A notebook that fails does not stop the others: the
@@ -138,8 +141,11 @@ def train_baselines_step(*, quick: bool, seed: int) -> dict[str, Any]:
 
 
 def run_course(*, quick: bool, output_dir: Path, report_path: Path, only: list[str] | None = None, seed: int = 0,
-               threads: int | None = None, cell_timeout_s: int | None = None) -> bool:  # fmt: skip
+               threads: int | None = None, cell_timeout_s: int | None = None,
+               compare_with: Path | None = None) -> bool:  # fmt: skip
     """Train the baselines, execute the notebooks in order, write runs.json and the report; True if all ran."""
+    if compare_with is not None and not Path(compare_with).is_file():
+        raise FileNotFoundError(f"--compare {compare_with}: no such results file (a report-<mode>.json of an earlier run)")
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(output_dir)
     budget = QUICK_BUDGET_S if quick else None
@@ -166,10 +172,10 @@ def run_course(*, quick: bool, output_dir: Path, report_path: Path, only: list[s
         print(f"  {'done' if run.ok else 'FAILED'} in {run.seconds:.1f} s{verdict} → {run.executed}", flush=True)
         if not run.ok:
             print(f"  cell {run.error['cell']}: {run.error['ename']}: {run.error['evalue']}", flush=True)
-    report = write_report(output_dir, report_path)
+    report = write_report(output_dir, report_path, compare_with=compare_with)
     failed = [name for name, r in runs.items() if r["status"] != "ok"]
     total = sum(r["seconds"] for r in runs.values())
-    print(f"Report: {report}  (total {total:.0f} s, baselines step included)")
+    print(f"Report: {report} and {report.with_suffix('.html')}  (total {total:.0f} s, baselines step included)")
     if failed:
         print(f"FAILED: {', '.join(failed)} (see the report)")
     return not failed
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", help="torch threads per run (with --seeds: each value)")
     parser.add_argument("--cell-timeout", type=int, default=None, help="seconds a cell may run (default: 600 quick, 6 h full)")
     parser.add_argument("--build", type=Path, default=None, help="build folder (default: <repo>/build)")
+    parser.add_argument("--compare", type=Path, default=None, help="results JSON of an earlier run to compare with")
     args = parser.parse_args(argv)
     build = args.build or (config.repo_root() or Path.cwd()) / "build"
     if args.seeds:
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "full" if args.full else "quick"
     ok = run_course(quick=not args.full, output_dir=build / "executed" / mode, report_path=build / f"report-{mode}.md",
                     only=args.only, seed=args.seed, threads=args.threads[0] if args.threads else None,
-                    cell_timeout_s=args.cell_timeout)  # fmt: skip
+                    cell_timeout_s=args.cell_timeout, compare_with=args.compare)  # fmt: skip
     return 0 if ok else 1
 
 
