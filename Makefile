@@ -18,13 +18,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 course: setup
-	$(PY) -m course_utils.runner $(MODE_FLAG)
+	$(PY) -m course_utils.course.runner $(MODE_FLAG)
 
 test: setup
 	$(PY) -m pytest
 
 seeds: setup
-	$(PY) -m course_utils.runner --seeds 0 1 2 --threads 1 2
+	$(PY) -m course_utils.course.runner --seeds 0 1 2 --threads 1 2
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -22,8 +22,8 @@ import nbformat
 import pytest
 from wrong_answers import WRONG_ANSWERS
 
-from course_utils import claims, report, runner
-from course_utils.course import execute, exercises, student
+from course_utils import claims
+from course_utils.course import execute, exercises, report, runner, student
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "build" / "test-executed"

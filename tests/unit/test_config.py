@@ -29,6 +29,25 @@ def test_pick_device(monkeypatch):
         config.pick_device("tpu")
 
 
+@pytest.mark.parametrize(("cuda", "mps", "expected"), [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    """Device selection with the accelerators mocked, so the CUDA and MPS paths are tested on any machine."""
+    monkeypatch.delenv(config.DEVICE_ENV, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert config.pick_device() == torch.device(expected)
+    monkeypatch.setenv(config.DEVICE_ENV, "cpu")
+    assert config.pick_device() == torch.device("cpu"), "COURSE_DEVICE overrides the automatic choice"
+
+
+def test_pick_device_refuses_an_absent_accelerator(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    for name in ("cuda", "mps"):
+        with pytest.raises(RuntimeError, match=name):
+            config.pick_device(name)
+
+
 def test_seed_everything_repeats():
     config.seed_everything(3)
     a = torch.rand(3)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -39,13 +40,16 @@ def _normalise(requirement: str) -> str:
     return requirement.replace(" ", "").lower()
 
 
-def test_environment_yml_matches_pyproject():
+def test_environment_yml_matches_pyproject_and_takes_cpu_wheels():
+    """Binder builds environment.yml: the same packages as pyproject.toml, torch from PyTorch's CPU wheel index."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    env_lines = (REPO / "environment.yml").read_text().splitlines()
-    start = next(i for i, line in enumerate(env_lines) if line.strip() == "- pip:")
-    pip = [line.strip()[2:] for line in env_lines[start + 1:] if line.strip().startswith("- ")]
-    pip = [p for p in pip if p != "-e ."]
-    assert sorted(map(_normalise, pip)) == sorted(map(_normalise, project))
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    options = [p for p in pip if p.startswith("--")]
+    assert options == ["--extra-index-url https://download.pytorch.org/whl/cpu"], f"CPU wheels for Binder: {options}"
+    packages = [p for p in pip if not p.startswith("-")]
+    assert "-e ." in pip, "Binder installs the course package itself"
+    assert sorted(map(_normalise, packages)) == sorted(map(_normalise, project))
 
 
 def test_ruff_is_clean():

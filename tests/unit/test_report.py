@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from course_utils import claims, report
+from course_utils import claims
+from course_utils.course import report
 
 
 def _demo(executed):

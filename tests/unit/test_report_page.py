@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils import claims, report, report_page
+from course_utils import claims
+from course_utils.course import report, report_page
 
 
 def _run(executed, accuracy=0.98, speedup_ok=True, failed=False):

@@ -3,7 +3,7 @@ import json
 import nbformat
 import pytest
 
-from course_utils import report, runner, seeds
+from course_utils.course import report, runner, seeds
 
 
 def test_notebooks_listed_in_reading_order():

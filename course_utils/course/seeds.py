@@ -1,6 +1,6 @@
 """Run the quick-mode course over several seeds and thread counts, and show how close each claim came to its bound.
 
-    python -m course_utils.runner --seeds 0 1 2 --threads 1 2
+    python -m course_utils.course.runner --seeds 0 1 2 --threads 1 2
 
 A quick-mode bound must hold for every seed and thread count a reader may use. This command runs the whole
 course once per (seed, threads), then prints, for every asserted claim, its worst value over the runs and the
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .claims import format_value, load_claims, margin
+from ..claims import format_value, load_claims, margin
 from .report import load_runs
 
 

@@ -1,10 +1,10 @@
 """Execute the course: train the baselines, run every notebook with papermill, write the results report.
 
-    python -m course_utils.runner                  # quick mode → build/executed/quick, build/report-quick.md
-    python -m course_utils.runner --full           # full mode (what a student runs; about an hour on 2 cores)
-    python -m course_utils.runner --only 00 01     # some notebooks (no baselines step: each trains what it needs)
-    python -m course_utils.runner --seeds 0 1 2 --threads 1 2   # every quick claim over seeds and threads
-    python -m course_utils.runner --compare old.json   # also list the figures that moved since an earlier run
+    python -m course_utils.course.runner                  # quick mode → build/executed/quick, build/report-quick.md
+    python -m course_utils.course.runner --full           # full mode (what a student runs; about an hour on 2 cores)
+    python -m course_utils.course.runner --only 00 01     # some notebooks (no baselines step: each trains what it needs)
+    python -m course_utils.course.runner --seeds 0 1 2 --threads 1 2   # every quick claim over seeds and threads
+    python -m course_utils.course.runner --compare old.json   # also list the figures that moved since an earlier run
 
 The report is written as Markdown, as one self-contained HTML page and as JSON (every figure, for ``--compare``).
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .atomic import write_bytes_atomic
+from .. import config
+from ..atomic import write_bytes_atomic
 from .report import RUNS_FILE, load_runs, write_report
 
 QUICK_BUDGET_S = 90  # the course's promise per notebook in quick mode, on 2 slow CPU cores
@@ -128,7 +128,7 @@ def _save_runs(output_dir: Path, runs: dict[str, dict[str, Any]]) -> None:
 
 def train_baselines_step(*, quick: bool, seed: int) -> dict[str, Any]:
     """The runner's first, visible step: train (or load) every shared baseline. Returns its run record."""
-    from . import baselines
+    from .. import baselines
 
     start = time.perf_counter()
     try:

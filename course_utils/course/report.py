@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_bytes_atomic
+from ..claims import claims_table, format_value, is_asserted, load_claims, target_text
 from . import report_page
-from .atomic import write_bytes_atomic
-from .claims import claims_table, format_value, is_asserted, load_claims, target_text
 
 RUNS_FILE = "runs.json"
 
