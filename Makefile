@@ -2,12 +2,14 @@
 #   make course   create .venv, install, execute every notebook (quick mode; FULL=1 for full mode), write the report
 #   make test     create .venv, install, run unit tests + hygiene checks + every notebook in quick mode
 #   make seeds    every quick claim over seeds 0-2 and 1/2 threads, with its worst margin (not part of CI)
+#   make student  student copies of every notebook (solutions stubbed, checks locked) → build/student/
+#   make grade NOTEBOOK=path/to/submitted.ipynb   points per exercise → build/grades/
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 MODE_FLAG := $(if $(FULL),--full,)
 
-.PHONY: setup course test seeds lab clean
+.PHONY: setup browser course test seeds lab student grade clean
 
 setup: $(VENV)/.installed
 
@@ -20,11 +22,23 @@ $(VENV)/.installed: pyproject.toml
 course: setup
 	$(PY) -m course_utils.course.runner $(MODE_FLAG)
 
-test: setup
+# The report test opens the HTML page in Chromium; on Debian/Ubuntu this installs it when missing.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+	  (command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	  (echo "Install Chromium or Chrome (or set CHROMIUM=/path/to/it): the report test opens the HTML page in it"; exit 1)
+
+test: setup browser
 	$(PY) -m pytest
 
 seeds: setup
 	$(PY) -m course_utils.course.runner --seeds 0 1 2 --threads 1 2
+
+student: setup
+	$(PY) -m course_utils.course.student
+
+grade: setup
+	$(PY) -m course_utils.course.grade $(NOTEBOOK)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
