@@ -1,7 +1,8 @@
 """Find the exercises of a course notebook: the solution cell and the check cell of each.
 
-An exercise is a code cell holding a ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` region (the solution),
-followed by the next code cell (its check: plain asserts, which must fail on a wrong answer). The
+An exercise is a code cell holding a ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` region (the solution; in a
+student copy, the cell nbgrader's metadata marks as a solution), followed by the next code cell (its check:
+plain asserts, which must fail on a wrong answer). The
 prompt is the nearest Markdown cell above the solution. This is the layout every notebook uses
 (``tests/unit/test_exercises.py`` checks it), and what :mod:`.student` and :mod:`.grade` rely on.
 """
@@ -48,9 +49,10 @@ def find_exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
     """Every exercise of ``nb`` in order; ``ValueError`` naming the cell where the layout is broken."""
     exercises: list[Exercise] = []
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or BEGIN not in cell.source:
+        marked = cell.get("metadata", {}).get("nbgrader", {}).get("solution", False)
+        if cell.cell_type != "code" or not (BEGIN in cell.source or marked):
             continue
-        if cell.source.count(BEGIN) != 1 or cell.source.count(END) != 1:
+        if not marked and (cell.source.count(BEGIN) != 1 or cell.source.count(END) != 1):
             raise ValueError(f"cell {index}: a solution cell needs exactly one {BEGIN!r} and one {END!r}")
         check = next((i for i in range(index + 1, len(nb.cells)) if nb.cells[i].cell_type == "code"), None)
         if check is None:

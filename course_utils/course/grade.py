@@ -70,7 +70,7 @@ def grade_notebook(path: Path, *, out_dir: Path, quick: bool = True, seed: int =
         raise FileNotFoundError(f"no notebook at {path}")
     nb = nbformat.read(path, as_version=4)
     if not find_exercises(nb):
-        raise ValueError(f"{path} has no exercises to grade (no '# BEGIN SOLUTION' cell, or a stub without its check)")
+        raise ValueError(f"{path} has no exercises to grade (no '# BEGIN SOLUTION' cell and no cell marked as a solution)")
     execution = run_notebook(path, quick=quick, seed=seed, output_dir=out_dir / "executed", cell_timeout_s=cell_timeout_s)
     grades = score(execution)
     graded = {i for e in find_exercises(execution.notebook) for i in (e.solution_cell, e.check_cell)}

@@ -1,10 +1,10 @@
-"""A notebook as a student opens it: JupyterLab started headless, the notebook run through the server's kernel API.
+"""A notebook as a student opens it: JupyterLab started headless, the notebook run through the server's own APIs.
 
-The test starts ``jupyter lab`` on a free port, checks that the Lab page is served, opens the notebook through
-the contents API, starts its kernel through the sessions API (as the Lab does when the notebook is opened) and runs every code cell over the kernel's websocket
-(quick mode injected after the parameters cell, as papermill does). Each cell must reply ``ok``; the
-outputs must include a plot (``image/png``) and a tqdm progress bar (a Jupyter widget, what the Lab draws as a
-bar; without ipywidgets it would be a text fallback and an ``IProgress`` warning).
+The test starts ``jupyter lab`` on a free port and checks that the Lab page is served. It opens the notebook
+through the contents API, starts its kernel through the sessions API (as the Lab does when a notebook is
+opened), and runs every code cell over the kernel's websocket (quick mode injected after the parameters cell,
+as papermill does). Each cell must reply ``ok``; the outputs must include a plot (``image/png``) and a tqdm
+progress bar (a Jupyter widget, what the Lab draws as a bar; without ipywidgets it would be a text fallback).
 """
 
 from __future__ import annotations
