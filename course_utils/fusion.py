@@ -1,0 +1,236 @@
+"""What the fusion notebooks (10 and 11) share: small encoders, tokenisers, and a training loop for paired data.
+
+Every model takes ``(images, audio)`` (an :class:`~course_utils.avmnist.AVSplit` batch) and returns logits. The
+fusion techniques themselves are written in the notebooks that teach them; this module holds only the parts they
+have in common. A *missing* modality is replaced by zeros, which after standardisation is the training mean.
+
+    model = Unimodal("audio")
+    history = fit_paired(model, av.train, epochs=5, lr=3e-3, seed=0, val=av.val)
+    accuracy = evaluate_paired(model, av.test, missing="image")
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .avmnist import AVSplit
+from .training import History, model_device
+
+MODALITIES = ("image", "audio")
+
+
+class ImageEncoder(nn.Module):
+    """A degraded 28×28 image → a ``dim``-vector: a two-layer MLP on the pixels."""
+
+    def __init__(self, dim: int = 64, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, dim), nn.ReLU())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+class AudioEncoder(nn.Module):
+    """A ``(1, n_mels, frames)`` log-mel spectrogram → a ``dim``-vector: a 1-D conv over time, pooled, then a linear."""
+
+    def __init__(self, n_mels: int = 32, dim: int = 64, channels: int = 16) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv1d(n_mels, channels, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4))
+        self.head = nn.Sequential(nn.Flatten(), nn.LazyLinear(dim), nn.ReLU())
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(audio.squeeze(1)))
+
+
+def build_encoder(modality: str, dim: int = 64, n_mels: int = 32) -> nn.Module:
+    """The course's encoder for ``'image'`` or ``'audio'``."""
+    if modality == "image":
+        return ImageEncoder(dim)
+    if modality == "audio":
+        encoder = AudioEncoder(n_mels, dim)
+        encoder(torch.zeros(1, 1, n_mels, 63))  # materialise the lazy layer for 1 s of 16 ms frames
+        return encoder
+    raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+
+
+class Unimodal(nn.Module):
+    """One modality's encoder and a linear classifier; the other input is ignored."""
+
+    def __init__(self, modality: str, dim: int = 64, n_mels: int = 32) -> None:
+        super().__init__()
+        if modality not in MODALITIES:
+            raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+        self.modality = modality
+        self.encoder = build_encoder(modality, dim, n_mels)
+        self.classifier = nn.Linear(dim, 10)
+
+    def forward(self, images: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.encoder(images if self.modality == "image" else audio))
+
+
+class ConcatFusion(nn.Module):
+    """Intermediate fusion, the reference that notebook 11 compares with: both encoders, concatenated, an MLP head."""
+
+    def __init__(self, dim: int = 64, hidden: int = 64, n_mels: int = 32) -> None:
+        super().__init__()
+        self.image_encoder = build_encoder("image", dim, n_mels)
+        self.audio_encoder = build_encoder("audio", dim, n_mels)
+        self.head = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+    def forward(self, images: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.image_encoder(images), self.audio_encoder(audio)], dim=1))
+
+
+def image_patches(images: torch.Tensor, patch: int = 7) -> torch.Tensor:
+    """``(N, 1, 28, 28)`` → ``(N, (28/patch)², patch²)``: non-overlapping patches in row-major order (tokens/nodes)."""
+    if images.ndim != 4 or images.shape[-1] % patch or images.shape[-2] % patch:
+        raise ValueError(f"images must be (N, C, H, W) with H, W divisible by {patch}, got {tuple(images.shape)}")
+    n, c = images.shape[:2]
+    tiles = images.unfold(2, patch, patch).unfold(3, patch, patch)  # (N, C, H/p, W/p, p, p)
+    return tiles.permute(0, 2, 3, 1, 4, 5).reshape(n, -1, c * patch * patch)
+
+
+def audio_segments(audio: torch.Tensor, frames_per_segment: int = 4) -> torch.Tensor:
+    """``(N, 1, n_mels, frames)`` → ``(N, segments, n_mels · frames_per_segment)``: consecutive frames grouped (tokens)."""
+    if audio.ndim != 4:
+        raise ValueError(f"audio must be (N, 1, n_mels, frames), got {tuple(audio.shape)}")
+    frames = audio.shape[-1]
+    padded = F.pad(audio, (0, (-frames) % frames_per_segment))
+    n, _, mels, total = padded.shape
+    return padded.reshape(n, mels, total // frames_per_segment, frames_per_segment).permute(0, 2, 1, 3).reshape(
+        n, total // frames_per_segment, mels * frames_per_segment)  # fmt: skip
+
+
+def drop_modality(images: torch.Tensor, audio: torch.Tensor, missing: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero the ``missing`` modality (``'image'``, ``'audio'`` or None)."""
+    if missing is None:
+        return images, audio
+    if missing == "image":
+        return torch.zeros_like(images), audio
+    if missing == "audio":
+        return images, torch.zeros_like(audio)
+    raise ValueError(f"missing must be None, 'image' or 'audio', got {missing!r}")
+
+
+def _dropout_batch(images: torch.Tensor, audio: torch.Tensor, p: float,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Modality dropout: with probability ``p`` per example, zero one of its two modalities (each half the time)."""
+    n = images.shape[0]
+    drop = torch.rand(n, generator=generator) < p
+    which = torch.rand(n, generator=generator) < 0.5
+    keep_image = ~(drop & which)
+    keep_audio = ~(drop & ~which)
+    shape = (n, 1, 1, 1)
+    return images * keep_image.view(shape).to(images), audio * keep_audio.view(shape).to(audio)
+
+
+def paired_batches(split: AVSplit, batch_size: int, *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """``(images, audio, labels)`` mini-batches; shuffled when a ``generator`` is given."""
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    n = len(split)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        index = order[start:start + batch_size]
+        yield split.images[index].to(device), split.audio[index].to(device), split.labels[index].to(device)
+
+
+def fit_paired(model: nn.Module, train: AVSplit, *, epochs: int, lr: float, batch_size: int = 128, seed: int = 0,
+               weight_decay: float = 0.0, modality_dropout: float = 0.0, val: AVSplit | None = None,
+               device: torch.device | str = "cpu", progress: bool = False) -> History:  # fmt: skip
+    """Train ``model(images, audio)`` with Adam, a one-cycle schedule and cross-entropy; return its History.
+
+    ``modality_dropout``: the probability that an example loses one of its modalities in a training step (the
+    robustness fix of notebook 10). Same seed, data and arguments give the same weights on the same CPU.
+    """
+    if not isinstance(epochs, int) or epochs <= 0:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    if not 0.0 <= modality_dropout <= 1.0:
+        raise ValueError(f"modality_dropout is a probability in [0, 1], got {modality_dropout!r}")
+    torch.manual_seed(seed)
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    steps = (len(train) + batch_size - 1) // batch_size
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.25)
+    history = History()
+    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        model.train()
+        start, loss_sum, correct = time.perf_counter(), 0.0, 0
+        for images, audio, labels in paired_batches(train, batch_size, generator=generator, device=device):
+            if modality_dropout > 0:
+                images, audio = _dropout_batch(images, audio, modality_dropout, generator)
+            logits = model(images, audio)
+            loss = F.cross_entropy(logits, labels)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch + 1}; lower lr (now {lr})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            scheduler.step()
+            loss_sum += loss.item() * labels.numel()
+            correct += (logits.argmax(1) == labels).sum().item()
+        history.seconds.append(time.perf_counter() - start)
+        history.train_loss.append(loss_sum / len(train))
+        history.train_accuracy.append(correct / len(train))
+        if val is not None:
+            history.val_accuracy.append(evaluate_paired(model, val))
+    model.eval()
+    return history
+
+
+def predict_paired(model: nn.Module, split: AVSplit, *, missing: str | None = None, batch_size: int = 1000) -> torch.Tensor:
+    """Logits of ``model`` on every pair of ``split`` (eval mode, on the CPU), with the ``missing`` modality zeroed."""
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            outputs = [model(*drop_modality(x, a, missing)).float().cpu()
+                       for x, a, _ in paired_batches(split, batch_size, device=device)]  # fmt: skip
+    finally:
+        model.train(was_training)
+    return torch.cat(outputs)
+
+
+def evaluate_paired(model: nn.Module, split: AVSplit, *, missing: str | None = None) -> float:
+    """Accuracy (a fraction) of ``model`` on ``split``, optionally with one modality missing."""
+    return (predict_paired(model, split, missing=missing).argmax(1) == split.labels).float().mean().item()
+
+
+def _recording_groups(split: AVSplit) -> tuple[torch.Tensor, list[str]]:
+    names = sorted(set(split.recording))
+    position = {name: i for i, name in enumerate(names)}
+    return torch.tensor([position[r] for r in split.recording]), names
+
+
+def per_recording_mean(values: torch.Tensor, split: AVSplit) -> tuple[torch.Tensor, list[str]]:
+    """Mean of a per-pair vector (0/1 correct, or a difference) within each recording, and the recordings' names.
+
+    Test pairs that share a recording share its noise and speaker, so a standard error over pairs is too small;
+    the recordings are the independent units (a cluster-robust standard error, :func:`clustered_se`).
+    """
+    if values.shape != (len(split),):
+        raise ValueError(f"need one value per pair ({len(split)}), got shape {tuple(values.shape)}")
+    group, names = _recording_groups(split)
+    sums = torch.zeros(len(names), dtype=torch.float64).index_add_(0, group, values.double())
+    return sums / torch.bincount(group, minlength=len(names)).double(), names
+
+
+def clustered_se(values: torch.Tensor, split: AVSplit) -> float:
+    """Standard error of the mean of per-pair ``values``, pairs clustered by recording (CR1 small-sample factor)."""
+    means, names = per_recording_mean(values, split)
+    group, _ = _recording_groups(split)
+    weights = torch.bincount(group, minlength=len(names)).double() / len(split)
+    overall = float((weights * means).sum())
+    k = len(names)
+    return float(torch.sqrt((weights.square() * (means - overall).square()).sum() * k / max(k - 1, 1)))
