@@ -5,7 +5,9 @@
 | ``simple_cnn_mnist`` | 1 epoch on all 60,000 images | 8 epochs |
 | ``lenet5_mnist`` | 1 epoch | 8 epochs |
 | ``lenet5_caffe_mnist`` | 1 epoch | 10 epochs |
+| ``tiny_vit_mnist`` | 1 epoch (architecture in ``vit.py``) | 15 epochs |
 | ``resnet20_cifar10`` | 3 epochs on a 10,000-image stratified subset | 30 epochs, crop+flip augmentation |
+| ``cnn_cifar5_source`` | 1 epoch on the 25,000 images of CIFAR-10 classes 0-4 | 20 epochs, crop+flip |
 
 Test accuracy is measured on the full test set in full mode and on a stratified subset of 2,000
 images in quick mode (stated in the returned info).
@@ -27,6 +29,7 @@ from torch import nn
 
 from . import checkpoints, config, training
 from .data import ImageData, load_dataset
+from .transfer import select_classes
 
 QUICK_TEST_PER_CLASS = 200  # 2,000 test images in quick mode
 
@@ -61,6 +64,7 @@ _MNIST_QUICK = {"epochs": 1, "lr": 3e-3, "batch_size": 64, "optimizer": "adam"}
 BASELINES: dict[str, BaselineSpec] = {
     "simple_cnn_mnist": BaselineSpec("simple_cnn", "mnist", _MNIST_QUICK, {**_MNIST_QUICK, "epochs": 8}),
     "lenet5_mnist": BaselineSpec("lenet5", "mnist", _MNIST_QUICK, {**_MNIST_QUICK, "epochs": 8}),
+    "tiny_vit_mnist": BaselineSpec("tiny_vit", "mnist", _MNIST_QUICK, {**_MNIST_QUICK, "epochs": 15}, module="vit"),
     "lenet5_caffe_mnist": BaselineSpec(
         "lenet5_caffe", "mnist", {**_MNIST_QUICK, "lr": 1e-3}, {**_MNIST_QUICK, "lr": 1e-3, "epochs": 10}
     ),
@@ -70,6 +74,13 @@ BASELINES: dict[str, BaselineSpec] = {
         {"epochs": 3, "lr": 0.1, "batch_size": 128, "optimizer": "sgd", "weight_decay": 5e-4,
          "augment": False, "train_per_class": 1000},
         {"epochs": 30, "lr": 0.1, "batch_size": 128, "optimizer": "sgd", "weight_decay": 5e-4, "augment": True},
+    ),  # fmt: skip
+    "cnn_cifar5_source": BaselineSpec(  # notebook 12's source model: CIFAR-10 classes 0-4 only, relabelled 0..4
+        "transfer_cnn",
+        "cifar10",
+        {"epochs": 1, "lr": 3e-3, "batch_size": 64, "optimizer": "adam", "classes": [0, 1, 2, 3, 4]},
+        {"epochs": 20, "lr": 3e-3, "batch_size": 64, "optimizer": "adam", "augment": True, "classes": [0, 1, 2, 3, 4]},
+        module="transfer",
     ),  # fmt: skip
 }
 
@@ -87,13 +98,17 @@ def train_split(name: str, quick: bool, seed: int = 0) -> ImageData:
     """The training images a baseline is trained on in this mode."""
     cfg = baseline_config(name, quick, seed)
     data = load_dataset(cfg["dataset"], train=True)
+    if cfg.get("classes") is not None:
+        data = select_classes(data, cfg["classes"])
     per_class = cfg.get("train_per_class")
     return data.stratified(per_class, seed) if per_class else data
 
 
-def test_split(dataset: str, quick: bool, seed: int = 0) -> ImageData:
-    """The test images: all of them in full mode, a stratified 2,000 in quick mode."""
+def test_split(dataset: str, quick: bool, seed: int = 0, classes: list[int] | None = None) -> ImageData:
+    """The test images: all of them in full mode, a stratified 200 per class in quick mode (``classes``: only those)."""
     data = load_dataset(dataset, train=False)
+    if classes is not None:
+        data = select_classes(data, classes)
     return data.stratified(QUICK_TEST_PER_CLASS, seed) if quick else data
 
 
@@ -111,11 +126,11 @@ def load_baseline(
     checkpoint ``key`` (config, code version, torch version) and ``loaded_from`` or ``trained_now``.
     """
     cfg = baseline_config(name, quick, seed)
-    fit_args = {k: v for k, v in cfg.items() if k not in {"model", "dataset", "quick", "seed", "train_per_class"}}
+    fit_args = {k: v for k, v in cfg.items() if k not in {"model", "dataset", "quick", "seed", "train_per_class", "classes"}}
 
     def train(model: nn.Module) -> dict[str, Any]:
         train_data = train_split(name, quick, seed)
-        test_data = test_split(cfg["dataset"], quick, seed)
+        test_data = test_split(cfg["dataset"], quick, seed, classes=cfg.get("classes"))
         start = time.perf_counter()
         history = training.fit(model, train_data, seed=seed, device=device, progress=progress, **fit_args)
         seconds = time.perf_counter() - start
