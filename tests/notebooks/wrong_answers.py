@@ -40,4 +40,29 @@ WRONG_ANSWERS: dict[str, dict[int, list[tuple[str, str]]]] = {
         2: [("2 * 20", "20")],  # multiply-adds, not FLOPs
         3: [("        setattr(parent, bn_name, nn.Identity())\n", "")],  # batch norm applied twice
     },
+    "08_attributions": {
+        1: [("weights[0] = weights[-1] = 0.5 / (steps - 1)", "pass")],  # end points not halved: weights sum above 1
+        2: [("argsort(descending=True, stable=True)", "argsort(descending=False, stable=True)")],  # least important first
+        3: [("model.conv1, xf", "model.conv2, xf")],  # the default layer again, not conv1
+    },
+    "09_attention_analysis": {
+        1: [("math.sqrt(16)", "math.sqrt(64)")],  # scaled by the model width, not the head width
+        2: [("_raw = _a.mean(1) @ _raw", "_raw = _raw @ _a.mean(1)")],  # the earlier layer on the left
+        3: [("_flat = int(_self.argmax())", "_flat = int(_self.argmin())")],  # the head that looks at itself least
+    },
+    "10_multimodal_fusion": {
+        1: [("(d_image + 1) * (d_audio + 1) * hidden + hidden", "d_image * d_audio * hidden + hidden")],  # no appended 1
+        2: [("(_p.argmax(1) == av.test.labels)", "(image_logits.argmax(1) == av.test.labels)")],  # the image model alone
+        3: [("drop = torch.rand(n, generator=generator) < p", "drop = torch.rand(n, generator=generator) < p / 2")],
+    },
+    "11_graph_fusion": {
+        1: [("a_hat = a + torch.eye(a.shape[0])", "a_hat = a")],  # no self loops
+        2: [("if _k == 2:", "if _k == 1:")],  # off by one hop
+        3: [("x[source]", "x[target]")],  # gathers from the wrong end of each edge
+    },
+    "12_transfer_learning": {
+        1: [("conv.in_channels * kh * kw + conv.out_channels", "conv.in_channels + conv.out_channels")],  # no kernel
+        2: [("base.weight + layer.scaling * delta", "base.weight")],  # merges nothing
+        3: [("2 * 4 * p.numel() + 4", "2 * 4 * p.numel()")],  # forgets the step counter
+    },
 }
