@@ -1,0 +1,234 @@
+"""Notebook 06, sections 1-4, in one torchrun launch: manual all-reduce vs DDP vs one process, BatchNorm,
+DistributedSampler, gradient buckets and overlap, the profiler's communication share, scaling, FSDP2.
+
+    torchrun --nproc-per-node 2 ddp_lessons.py --data mnist.pt --out results/06     # CPU (gloo) or one GPU per rank (nccl)
+
+Each experiment is one function; rank 0 writes every figure to ``<out>/lessons.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from common import global_batches, max_difference, mlp, mnist_tensors
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data.distributed import DistributedSampler
+from train_ddp import train
+
+from course_utils.distributed import init_worker, write_json
+from course_utils.models import SimpleCNN
+
+
+def manual_data_parallel_step(model, optimizer, x, y, world_size):
+    """One step of data parallelism by hand: gradients of my shard, averaged over all ranks with all_reduce."""
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    for p in model.parameters():
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad /= world_size
+    optimizer.step()
+
+
+def plain_step(model, optimizer, x, y):
+    """One ordinary training step (DDP's all-reduce happens inside backward())."""
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+
+
+def three_ways(info, x, y, batches, seed, batch_norm=False, frozen_bn=False):
+    """Train the same model by hand-made all-reduce, by DDP and as one process on the whole global batch."""
+    base = mlp(seed, batch_norm=batch_norm).to(info.device)
+    models = {name: copy.deepcopy(base) for name in ("manual", "ddp", "single")}
+    models["ddp"] = DDP(models["ddp"])
+    for model in models.values():
+        model.train(not frozen_bn)  # frozen BN: eval mode uses fixed statistics, identical on every rank
+    opts = {name: torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for name, m in models.items()}
+    for batch in batches:
+        mine = batch.chunk(info.world_size)[info.rank]  # this rank's shard of the global batch
+        manual_data_parallel_step(models["manual"], opts["manual"], x[mine], y[mine], info.world_size)
+        plain_step(models["ddp"], opts["ddp"], x[mine], y[mine])
+        plain_step(models["single"], opts["single"], x[batch], y[batch])  # what one process would do
+    ddp = models["ddp"].module
+    return {"manual_vs_single": max_difference(models["manual"], models["single"]),
+            "ddp_vs_single": max_difference(ddp, models["single"]),
+            "manual_vs_ddp": max_difference(models["manual"], ddp)}  # fmt: skip
+
+
+def sync_batchnorm_check(info, seed):
+    """SyncBatchNorm computes BatchNorm statistics over the global batch; it refuses CPU modules."""
+    try:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(mlp(seed, batch_norm=True)).to(info.device)
+        DDP(model)(torch.randn(8, 784, device=info.device)).sum().backward()
+        return "works"
+    except (ValueError, RuntimeError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+def sampler_coverage(info, n, epochs=2):
+    """Which indices each rank's DistributedSampler yields per epoch, gathered on every rank."""
+    out = {}
+    for size in (n, n + 1):  # n + 1 is not divisible by 2 ranks: the sampler pads with repeats
+        sampler = DistributedSampler(range(size), num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=0)
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)  # without it every epoch repeats the same order
+            gathered = [None] * info.world_size
+            dist.all_gather_object(gathered, list(sampler))
+            seen = [i for part in gathered for i in part]
+            out[f"size{size - n}_epoch{epoch}"] = {"unique": len(set(seen)), "total": len(seen), "size": size,
+                                                   "first": gathered[0][:5]}  # fmt: skip
+    return out
+
+
+def bucket_timeline(info, x, y, bucket_cap_mb):
+    """When DDP launches each gradient bucket's all-reduce, relative to the backward pass (a comm hook)."""
+    model = DDP(mlp(0).to(info.device), bucket_cap_mb=bucket_cap_mb)
+    events = []
+
+    def hook(state, bucket):
+        events.append((time.perf_counter(), bucket.index(), bucket.buffer().numel()))
+        work = dist.all_reduce(bucket.buffer(), async_op=True)
+        return work.get_future().then(lambda fut: fut.value()[0] / info.world_size)
+
+    model.register_comm_hook(None, hook)
+    for _ in range(2):  # DDP re-orders its buckets after the first backward (in the order gradients arrived)
+        events.clear()
+        loss = F.cross_entropy(model(x[:64]), y[:64])
+        start = time.perf_counter()
+        loss.backward()
+        end = time.perf_counter()
+    return {"buckets": len(events), "numels": [e[2] for e in events], "backward_ms": 1e3 * (end - start),
+            "launch_ms": [1e3 * (e[0] - start) for e in events]}  # fmt: skip
+
+
+def communication_share(info, x, y, steps):
+    """Fraction of a DDP step (the MNIST CNN, batch 64 per rank)'s time inside all-reduce calls, from torch.profiler."""
+    model = DDP(SimpleCNN().to(info.device))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    plain_step(model, opt, x[:64], y[:64])  # warm-up
+    with torch.profiler.profile() as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            plain_step(model, opt, x[:64], y[:64])
+        total_us = 1e6 * (time.perf_counter() - start)
+    comm = [e for e in prof.key_averages() if "all_reduce" in e.key or "allreduce" in e.key]
+    comm_us = max((e.cpu_time_total for e in comm), default=0.0)
+    return {"share": comm_us / total_us, "events": [e.key for e in comm], "step_ms": total_us / 1e3 / steps}
+
+
+def throughput(info, x, y, global_batch, steps, rounds=2):
+    """Images/s at an equal global batch: 1 process (rank 0 alone, the others wait), all ranks with DDP, and all
+    ranks computing the same shards *without* any all-reduce (what the machine's cores allow at best)."""
+    def run(model, idx):
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        plain_step(model, opt, x[idx], y[idx])  # warm-up (and DDP's first-iteration bucket rebuild)
+        dist.barrier()
+        start = time.perf_counter()
+        for _ in range(steps):
+            plain_step(model, opt, x[idx], y[idx])
+        dist.barrier()
+        return steps * global_batch / (time.perf_counter() - start)
+
+    mine = torch.arange(global_batch).chunk(info.world_size)[info.rank]
+    best = {"single": 0.0, "ddp": 0.0, "no_comm": 0.0}
+    for _ in range(rounds):  # interleaved: a slow phase of a shared machine hits all three
+        torch.manual_seed(0)
+        if info.rank == 0:
+            model = SimpleCNN().to(info.device)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            idx = torch.arange(global_batch)
+            plain_step(model, opt, x[idx], y[idx])
+            start = time.perf_counter()
+            for _ in range(steps):
+                plain_step(model, opt, x[idx], y[idx])
+            best["single"] = max(best["single"], steps * global_batch / (time.perf_counter() - start))
+        dist.barrier()
+        torch.manual_seed(0)
+        best["ddp"] = max(best["ddp"], run(DDP(SimpleCNN().to(info.device)), mine))
+        torch.manual_seed(0)
+        best["no_comm"] = max(best["no_comm"], run(SimpleCNN().to(info.device), mine))  # same work, no all-reduce
+    return best
+
+
+def local_bytes(tensors):
+    """Bytes of the tensors this rank really holds (a sharded DTensor counts its local shard only)."""
+    return sum((t.to_local() if hasattr(t, "to_local") else t).numel() * t.element_size() for t in tensors)
+
+
+def fsdp2(info, x, y, batches, seed):
+    """FSDP2: shard each Linear and the root; compare with one process; measure per-rank bytes."""
+    single, sharded = mlp(seed).to(info.device), mlp(seed).to(info.device)
+    mesh = init_device_mesh(info.device.type, (info.world_size,))
+    for layer in sharded:
+        if isinstance(layer, torch.nn.Linear):
+            fully_shard(layer, mesh=mesh)  # each Linear's parameters: dim 0 split across the ranks
+    fully_shard(sharded, mesh=mesh)
+    opt_single = torch.optim.SGD(single.parameters(), lr=0.05, momentum=0.9)
+    opt_sharded = torch.optim.SGD(sharded.parameters(), lr=0.05, momentum=0.9)
+    for batch in batches:
+        mine = batch.chunk(info.world_size)[info.rank]
+        plain_step(sharded, opt_sharded, x[mine], y[mine])  # reduce-scatter averages the shards' gradients
+        plain_step(single, opt_single, x[batch], y[batch])
+    diff = max((p.full_tensor() - q).abs().max().item() for p, q in zip(sharded.parameters(), single.parameters(), strict=True))
+    adam_full, adam_sharded = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (single, sharded))
+    plain_step(single, adam_full, x[batches[0]], y[batches[0]])
+    plain_step(sharded, adam_sharded, x[batches[0]].chunk(info.world_size)[info.rank],
+               y[batches[0]].chunk(info.world_size)[info.rank])  # fmt: skip
+
+    def adam_bytes(opt):
+        return local_bytes([v for s in opt.state.values() for v in s.values() if v.ndim > 0])
+
+    return {"max_param_difference": diff, "param_bytes_rank": local_bytes(sharded.parameters()),
+            "param_bytes_full": local_bytes(single.parameters()), "adam_bytes_rank": adam_bytes(adam_sharded),
+            "adam_bytes_full": adam_bytes(adam_full), "params": sum(p.numel() for p in single.parameters())}  # fmt: skip
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="images saved by common.save_mnist_subset")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--timing-steps", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    info = init_worker()
+    x, y = mnist_tensors(args.data, info.device)
+    x_img = x.view(-1, 1, 28, 28)  # the CNN's view of the same images
+    batches = global_batches(len(x), 128, args.steps, args.seed)
+    results = {"world_size": info.world_size, "backend": info.backend, "device": str(info.device)}
+    experiments = {
+        "equality": lambda: three_ways(info, x, y, batches, args.seed),
+        "batchnorm_train": lambda: three_ways(info, x, y, batches, args.seed, batch_norm=True),
+        "batchnorm_frozen": lambda: three_ways(info, x, y, batches, args.seed, batch_norm=True, frozen_bn=True),
+        "sync_batchnorm": lambda: sync_batchnorm_check(info, args.seed),
+        "sampler": lambda: sampler_coverage(info, len(x)),
+        "buckets_small": lambda: bucket_timeline(info, x, y, bucket_cap_mb=0.25),
+        "buckets_default": lambda: bucket_timeline(info, x, y, bucket_cap_mb=25),
+        "profiler": lambda: communication_share(info, x_img, y, steps=5),
+        "throughput": lambda: throughput(info, x_img, y, 256, args.timing_steps),
+        "fsdp2": lambda: fsdp2(info, x, y, batches, args.seed),
+        "reference_run": lambda: train(info, args.out / "reference", data=args.data, epochs=args.epochs,
+                                       seed=args.seed),  # the uninterrupted single-node run of section 5
+    }
+    results["seconds"] = {}
+    for name, experiment in experiments.items():
+        start = time.perf_counter()
+        results[name] = experiment()
+        results["seconds"][name] = time.perf_counter() - start
+    if info.rank == 0:
+        write_json(args.out / "lessons.json", results)
+    dist.barrier()  # nobody tears down while a peer still talks to it
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Notebook 07 in one torchrun launch: naive model parallelism with send/recv, pipeline parallelism with
+torch.distributed.pipelining (GPipe, 1F1B; m = 1, 2, 4, 8 microbatches), tensor parallelism by hand and with
+torch.distributed.tensor.parallel.
+
+    torchrun --nproc-per-node 2 model_parallel.py --data mnist.pt --out results/07   # gloo on CPU, nccl on GPUs
+
+Every rank measures its own compute spans (perf_counter after a barrier); rank 0 gathers them and writes
+``<out>/model_parallel.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from common import mnist_tensors
+from torch import nn
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
+from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+from course_utils.distributed import init_worker, write_json
+
+
+def deep_mlp(seed: int, hidden: int) -> nn.Sequential:
+    """784 → hidden ×5 → 10, six Linear layers; two stages of three layers do about equal work."""
+    torch.manual_seed(seed)
+    widths = [784] + [hidden] * 5 + [10]
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers += [nn.Linear(fan_in, fan_out)] + ([nn.ReLU()] if i < 5 else [])
+    return nn.Sequential(*layers)
+
+
+def stage_of(model: nn.Sequential, rank: int, world: int) -> nn.Sequential:
+    """This rank's contiguous slice of the Linear layers (with their ReLUs); rank 0 gets the first ones."""
+    linears = [i for i, layer in enumerate(model) if isinstance(layer, nn.Linear)]
+    per = len(linears) // world
+    start = linears[rank * per]
+    end = linears[(rank + 1) * per] if rank < world - 1 else len(model)
+    return model[start:end]
+
+
+def now(device: torch.device) -> float:
+    """perf_counter after the device finished its queued work (GPU kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def naive_step(info, stage, x, y, spans, t0):
+    """Stage 0 computes, sends its activation, waits for the gradient; the last stage waits, computes, sends back."""
+    last = info.rank == info.world_size - 1
+    if info.rank == 0:
+        start = now(x.device)
+        act = stage(x)
+        spans.append(("forward", start - t0, now(x.device) - t0))
+        dist.send(act.detach(), dst=1)
+        grad = torch.empty_like(act)
+        dist.recv(grad, src=1)  # idle: waiting for the other stage
+        start = now(x.device)
+        act.backward(grad)
+        spans.append(("backward", start - t0, now(x.device) - t0))
+    elif last:
+        act = torch.empty(x.shape[0], stage[0].in_features, device=x.device)
+        dist.recv(act, src=0)  # idle: waiting for the other stage
+        act.requires_grad_()
+        start = now(x.device)
+        loss = F.cross_entropy(stage(act), y)
+        spans.append(("forward", start - t0, now(x.device) - t0))
+        start = now(x.device)
+        loss.backward()
+        spans.append(("backward", start - t0, now(x.device) - t0))
+        dist.send(act.grad, dst=0)
+
+
+def timed(stage: PipelineStage, spans: list, t0_box: list) -> PipelineStage:
+    """Record the compute span of every forward_one_chunk / backward_one_chunk the schedule calls."""
+    for name, kind in (("forward_one_chunk", "forward"), ("backward_one_chunk", "backward")):
+        original = getattr(stage, name)
+
+        def wrapper(*args, _original=original, _kind=kind, **kwargs):
+            start = now(stage.device)
+            out = _original(*args, **kwargs)
+            spans.append((_kind, start - t0_box[0], now(stage.device) - t0_box[0]))
+            return out
+
+        setattr(stage, name, wrapper)
+    return stage
+
+
+def busy_fraction(spans, wall):
+    return sum(end - start for _, start, end in spans) / wall
+
+
+def peak_in_flight(spans):
+    """Most microbatches whose activations this stage holds at once (forwards done minus backwards done)."""
+    held = peak = 0
+    for kind, _, _ in sorted(spans, key=lambda s: s[1]):
+        held += 1 if kind == "forward" else -1
+        peak = max(peak, held)
+    return peak
+
+
+def pipeline_run(info, full, x, y, schedule_cls, m, repeats):
+    """One schedule at m microbatches: loss and gradients vs the unsplit model, then the measured bubble."""
+    stage_module = stage_of(full, info.rank, info.world_size)
+    spans, t0_box = [], [0.0]
+    stage = timed(PipelineStage(stage_module, info.rank, info.world_size, info.device), spans, t0_box)
+    schedule = schedule_cls(stage, n_microbatches=m, loss_fn=F.cross_entropy)
+    last = info.rank == info.world_size - 1
+    walls, busy, peaks, losses = [], [], [], []
+    for _ in range(repeats + 1):  # the first step also infers the shapes: not timed
+        stage_module.zero_grad()
+        spans.clear()
+        losses = []
+        dist.barrier()
+        t0_box[0] = time.perf_counter()
+        if info.rank == 0:
+            schedule.step(x)
+        elif last:
+            schedule.step(target=y, losses=losses)
+        else:
+            schedule.step()
+        wall = time.perf_counter() - t0_box[0]
+        walls.append(wall)
+        busy.append(busy_fraction(spans, wall))
+        peaks.append(peak_in_flight(spans))
+    dist.barrier()  # every send of this schedule has been received before its objects go away
+    del schedule, stage
+    grads = {n: p.grad.clone() for n, p in stage_module.named_parameters()}
+    loss = torch.stack(losses).mean().item() if last else None
+    return {"wall_ms": 1e3 * statistics.median(walls[1:]), "bubble": 1 - statistics.median(busy[1:]),
+            "peak_in_flight": max(peaks[1:]), "spans": spans[:], "loss": loss}, grads  # fmt: skip
+
+
+def pipelines(info, x, y, hidden, microbatches, repeats, seed):
+    full = deep_mlp(seed, hidden).to(info.device)
+    loss_ref = F.cross_entropy(full(x), y)  # the unsplit model on the whole batch, on every rank
+    loss_ref.backward()
+    ref = {n: p.grad.clone() for n, p in stage_of(full, info.rank, info.world_size).named_parameters()}
+    out = {"reference_loss": loss_ref.item()}
+    for name, cls in (("gpipe", ScheduleGPipe), ("1f1b", Schedule1F1B)):
+        for m in microbatches:
+            if name == "1f1b" and m < info.world_size:
+                continue  # 1F1B needs at least one microbatch per stage
+            model = deep_mlp(seed, hidden).to(info.device)
+            run, grads = pipeline_run(info, model, x, y, cls, m, repeats)
+            run["grad_max_diff"] = max((grads[n] - ref[n]).abs().max().item() for n in ref)
+            out[f"{name}_m{m}"] = run
+    return out
+
+
+def tensor_parallel(info, x, seed, features=512):
+    """A Linear split by output columns (all_gather) and by input rows (all_reduce), then the library's version."""
+    torch.manual_seed(seed)
+    layer = nn.Linear(784, features).to(info.device)
+    x = x[:64]
+    full = layer(x)
+    w, b = layer.weight.chunk(info.world_size, dim=0)[info.rank], layer.bias.chunk(info.world_size)[info.rank]
+    local = x @ w.T + b  # column-parallel: my slice of the output features
+    parts = [torch.empty_like(local) for _ in range(info.world_size)]
+    dist.all_gather(parts, local.contiguous())
+    column = torch.cat(parts, dim=-1)
+    cols = torch.arange(784).chunk(info.world_size)[info.rank]
+    partial = x[:, cols] @ layer.weight[:, cols].T  # row-parallel: my slice of the input features
+    dist.all_reduce(partial)
+    row = partial + layer.bias
+    two = nn.Sequential(nn.Linear(784, features), nn.ReLU(), nn.Linear(features, 10)).to(info.device)
+    reference = nn.Sequential(nn.Linear(784, features), nn.ReLU(), nn.Linear(features, 10)).to(info.device)
+    reference.load_state_dict(two.state_dict())
+    mesh = init_device_mesh(info.device.type, (info.world_size,))
+    parallelize_module(two, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})  # Megatron's MLP split
+    out, out_ref = two(x), reference(x)
+    out.sum().backward()
+    out_ref.sum().backward()
+    grad_diff = max((p.grad.full_tensor() - q.grad).abs().max().item()
+                    for p, q in zip(two.parameters(), reference.parameters(), strict=True))  # fmt: skip
+    return {"column_max_diff": (column - full).abs().max().item(), "row_max_diff": (row - full).abs().max().item(),
+            "dtensor_output_max_diff": (out - out_ref).abs().max().item(), "dtensor_grad_max_diff": grad_diff,
+            "weight_shard_shape": list(two[0].weight.to_local().shape)}  # fmt: skip
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True, help="images saved by common.save_mnist_subset")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--hidden", type=int, default=1024)
+    parser.add_argument("--microbatches", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    info = init_worker()
+    if info.world_size != 2:
+        raise ValueError(f"this demo splits the model into 2 stages; run it with 2 processes, not {info.world_size}")
+    x, y = mnist_tensors(args.data, info.device)
+    x, y = x[:args.batch], y[:args.batch]
+    seconds, results = {}, {}
+    start = time.perf_counter()
+    stage = stage_of(deep_mlp(args.seed, args.hidden).to(info.device), info.rank, info.world_size)
+    naive = []
+    dist.barrier()
+    t0 = time.perf_counter()  # one clock for the three steps (both ranks leave the barrier together)
+    for _ in range(3):  # three training steps of naive model parallelism
+        naive_step(info, stage, x, y, naive, t0)
+    dist.barrier()
+    results["naive"] = {"spans": naive, "wall": time.perf_counter() - t0}
+    seconds["naive"] = time.perf_counter() - start
+    start = time.perf_counter()
+    results["pipeline"] = pipelines(info, x, y, args.hidden, args.microbatches, args.repeats, args.seed)
+    seconds["pipeline"] = time.perf_counter() - start
+    start = time.perf_counter()
+    results["tensor"] = tensor_parallel(info, x, args.seed)
+    seconds["tensor"] = time.perf_counter() - start
+    gathered = [None] * info.world_size
+    dist.all_gather_object(gathered, results)  # every rank's spans and gradient differences
+    if info.rank == 0:
+        write_json(args.out / "model_parallel.json", {"ranks": gathered, "seconds": seconds,
+                                                      "backend": info.backend, "device": str(info.device)})  # fmt: skip
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

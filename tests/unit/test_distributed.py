@@ -1,0 +1,171 @@
+"""The torchrun launcher: timeouts, failing and killed workers, clean-up (no orphans, no port left bound).
+
+The worker scripts here are plain Python (no torch import), so a launch costs only torchrun's own start-up.
+Each worker writes its pid and the ports it was given, so the tests can check that nothing survives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from course_utils import distributed
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="orphan checks read /proc (Linux)")
+
+WORKER = """
+import json, os, signal, sys, time
+from pathlib import Path
+rank = int(os.environ["RANK"])
+out = Path(sys.argv[1])
+port = int(os.environ["TORCHELASTIC_RUN_ID"].removeprefix("course"))
+info = {"pid": os.getpid(), "ports": [port, int(os.environ["MASTER_PORT"])]}
+(out / f"worker{rank}.json").write_text(json.dumps(info))
+print(f"rank {rank} started", flush=True)
+mode = sys.argv[2]
+if mode == "fail" and rank == 1:
+    raise ValueError("bad batch on rank 1")
+if mode == "kill" and rank == 1:
+    os.kill(os.getpid(), signal.SIGKILL)
+if mode == "kill_agent" and rank == 0:
+    while len(list(out.glob("worker*.json"))) < int(os.environ["WORLD_SIZE"]):  # both workers up, even under load
+        time.sleep(0.05)
+    time.sleep(1.0)  # the launcher polls its agents' descendants: let it see both workers
+    os.kill(os.getppid(), signal.SIGKILL)
+if mode in ("hang", "kill_agent"):
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Path:
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(WORKER))
+    return script
+
+
+def _wait_for_workers(folder: Path, n: int, timeout: float = 30.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = sorted(folder.glob("worker*.json"))
+        if len(files) == n:
+            time.sleep(0.1)
+            return [json.loads(f.read_text()) for f in files]
+        time.sleep(0.05)
+    raise AssertionError(f"only {len(list(folder.glob('worker*.json')))} of {n} workers started")
+
+
+def _assert_clean(folder: Path, n: int = 2) -> None:
+    for info in _wait_for_workers(folder, n, timeout=1.0):
+        assert not distributed._alive(info["pid"]), f"worker pid {info['pid']} survived the launch"
+        for port in info["ports"]:
+            assert distributed.port_is_free(port), f"port {port} is still bound after the launch"
+
+
+def test_a_clean_run_returns_output_and_frees_everything(worker, tmp_path):
+    result = distributed.launch(worker, [str(tmp_path), "ok"], echo=False, timeout_s=60)
+    assert sum("started" in line for line in result.output) == 2
+    assert result.port != 29500 and result.commands[0][2] == "torch.distributed.run"
+    _assert_clean(tmp_path)
+
+
+def test_timeout_stops_a_hung_worker(worker, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(distributed.LaunchTimeout, match="timeout"):
+        distributed.launch(worker, [str(tmp_path), "hang"], echo=False, timeout_s=6)
+    assert time.monotonic() - start < 20, "the timeout did not stop the launch promptly"
+    _assert_clean(tmp_path)
+
+
+def test_a_failing_worker_is_named_by_rank(worker, tmp_path):
+    with pytest.raises(distributed.WorkerFailed, match="rank 1") as failure:
+        distributed.launch(worker, [str(tmp_path), "fail"], echo=False, timeout_s=60)
+    assert failure.value.rank == 1 and failure.value.exitcode == 1
+    assert "ValueError: bad batch on rank 1" in str(failure.value), "the worker's own error must be shown"
+    _assert_clean(tmp_path)
+
+
+def test_a_killed_worker_is_detected(worker, tmp_path):
+    with pytest.raises(distributed.WorkerFailed, match="rank 1 was killed by SIGKILL") as failure:
+        distributed.launch(worker, [str(tmp_path), "kill"], echo=False, timeout_s=60)
+    assert failure.value.exitcode == -signal.SIGKILL
+    _assert_clean(tmp_path)
+
+
+def test_a_killed_agent_leaves_no_orphan_worker(worker, tmp_path):
+    with pytest.raises(distributed.WorkerFailed, match="named no failing rank"):
+        distributed.launch(worker, [str(tmp_path), "kill_agent"], echo=False, timeout_s=60)
+    _assert_clean(tmp_path)
+
+
+def test_keyboard_interrupt_cleans_up(worker, tmp_path):
+    driver = (f"import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"  # a background shell ignores it
+              f"from course_utils import distributed\n"
+              f"distributed.launch({str(worker)!r}, [{str(tmp_path)!r}, 'hang'], echo=False, timeout_s=120)\n")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", driver], stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_workers(tmp_path, 2)
+        proc.send_signal(signal.SIGINT)  # what Jupyter's "interrupt kernel" sends
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "KeyboardInterrupt" in stderr
+    _assert_clean(tmp_path)
+
+
+def test_two_nodes_on_one_machine(worker, tmp_path):
+    result = distributed.launch(worker, [str(tmp_path), "ok"], nproc_per_node=1, nnodes=2, echo=False, timeout_s=60)
+    assert [c[c.index("--nnodes=2") + 1] for c in result.commands] == ["--node-rank=0", "--node-rank=1"]
+    _assert_clean(tmp_path)
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no worker script"):
+        distributed.launch(tmp_path / "missing.py")
+    with pytest.raises(ValueError, match="node_rank"):
+        distributed.torchrun_command("x.py", nnodes=2, node_rank=2)
+    with pytest.raises(ValueError, match="nproc_per_node"):
+        distributed.torchrun_command("x.py", nproc_per_node=0)
+
+
+def test_free_port_is_free_and_a_bound_port_is_not():
+    import socket
+
+    port = distributed.free_port()
+    assert distributed.port_is_free(port)
+    with socket.socket() as sock:
+        sock.bind((distributed.HOST, port))
+        sock.listen()
+        assert not distributed.port_is_free(port)
+
+
+def test_json_results_round_trip_and_missing_file_is_explained(tmp_path):
+    distributed.write_json(tmp_path / "r.json", {"rank": 1, "loss": 0.5})
+    assert distributed.read_json(tmp_path / "r.json") == {"rank": 1, "loss": 0.5}
+    assert not list(tmp_path.glob(".*tmp")), "the atomic write left its temporary file"
+    with pytest.raises(FileNotFoundError, match="did the worker script run"):
+        distributed.read_json(tmp_path / "none.json")
+
+
+def test_init_worker_outside_torchrun_is_explained(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(RuntimeError, match="torchrun"):
+        distributed.init_worker()
+    assert os.environ.get("RANK") is None
+
+
+def test_script_source_shows_one_function(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import os\n\n\ndef step(x):\n    return x + 1\n\n\ndef other():\n    pass\n")
+    assert distributed.script_source(script, "step") == "def step(x):\n    return x + 1"
+    with pytest.raises(KeyError, match="no top-level function 'missing'"):
+        distributed.script_source(script, "missing")
