@@ -40,6 +40,17 @@ WRONG_ANSWERS: dict[str, dict[int, list[tuple[str, str]]]] = {
         2: [("2 * 20", "20")],  # multiply-adds, not FLOPs
         3: [("        setattr(parent, bn_name, nn.Identity())\n", "")],  # batch norm applied twice
     },
+    "06_data_parallel": {
+        1: [("(a + b) / 2", "(a + b)")],  # sums the gradients instead of averaging them
+        2: [("return -(-n // world)", "return n // world")],  # rounds the shard size down: samples are lost
+        3: [("<= 0.75 * 80e9)\nddp_fits", "<= 80e9)\nddp_fits")],  # no headroom for activations and buffers
+    },
+    "07_model_and_pipeline_parallel": {
+        1: [("(p - 1) / (m + p - 1)", "(p - 1) / (m + p)")],  # off by one in the schedule length
+        2: [("sum(x_ex[:, c] @ layer.weight[:, c].T for c in cols) + layer.bias",
+             "sum(x_ex[:, c] @ layer.weight[:, c].T + layer.bias for c in cols)")],  # bias added on every rank
+        3: [("key=lambda p: p.communication).strategy", "key=lambda p: p.total).strategy")],  # least memory, not traffic
+    },
     "08_attributions": {
         1: [("weights[0] = weights[-1] = 0.5 / (steps - 1)", "pass")],  # end points not halved: weights sum above 1
         2: [("argsort(descending=True, stable=True)", "argsort(descending=False, stable=True)")],  # least important first
