@@ -26,7 +26,7 @@ from tornado.ioloop import IOLoop
 from tornado.websocket import websocket_connect
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK = "notebooks/01_pruning.ipynb"  # has plots and trains with progress bars; quick mode is short
+NOTEBOOK = "notebooks/09_attention_analysis.ipynb"  # plots and a progress bar; the shortest quick run
 TOKEN = uuid.uuid4().hex
 CELL_TIMEOUT_S = 600
 
