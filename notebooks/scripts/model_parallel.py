@@ -200,6 +200,8 @@ def main():
     if info.world_size != 2:
         raise ValueError(f"this demo splits the model into 2 stages; run it with 2 processes, not {info.world_size}")
     x, y = mnist_tensors(args.data, info.device)
+    if len(x) < args.batch:
+        raise ValueError(f"{args.data} holds {len(x)} images, fewer than --batch {args.batch}: save more")
     x, y = x[:args.batch], y[:args.batch]
     seconds, results = {}, {}
     start = time.perf_counter()
