@@ -10,7 +10,7 @@ from course_utils.course.runner import notebooks_dir
 NOTEBOOK = "00_setup_and_baselines.ipynb"  # the shortest notebook with four exercises
 
 
-def test_a_half_solved_student_copy_gets_the_expected_partial_score(tmp_path):
+def test_a_half_solved_student_copy_gets_the_expected_partial_score(tmp_path, trained_baselines):
     teacher = nbformat.read(notebooks_dir() / NOTEBOOK, as_version=4)
     copy = student.student_version(teacher)
     found = exercises.find_exercises(copy)

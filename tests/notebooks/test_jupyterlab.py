@@ -45,7 +45,7 @@ def _get(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, 
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(trained_baselines):
     port = _free_port()
     env = {**os.environ, "COURSE_QUICK": "1", "COURSE_OUTPUT_DIR": str(REPO / "build" / "lab-executed")}
     process = subprocess.Popen(

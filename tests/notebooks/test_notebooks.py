@@ -14,41 +14,17 @@ report ``build/report-test.md`` against the quick-mode budget.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_runs import OUTPUT, record_run
 from wrong_answers import WRONG_ANSWERS
 
 from course_utils import claims
-from course_utils.course import execute, exercises, report, runner, student
+from course_utils.course import execute, exercises, runner, student
 
-REPO = Path(__file__).resolve().parents[2]
-OUTPUT = REPO / "build" / "test-executed"
 CELL_TIMEOUT_S = runner.CELL_TIMEOUT_S["quick"]
-
-
-def _record(name: str, entry: dict) -> None:
-    runs = report.load_runs(OUTPUT)
-    runs[name] = entry
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    (OUTPUT / report.RUNS_FILE).write_text(json.dumps(runs, indent=1))
-
-
-@pytest.fixture(scope="session")
-def trained_baselines():
-    """Train (or load) the quick baselines once, timed as the runner's first step; write the report at the end."""
-    for stale in OUTPUT.glob("*.claims.json"):
-        stale.unlink()
-    (OUTPUT / report.RUNS_FILE).unlink(missing_ok=True)
-    step = runner.train_baselines_step(quick=True, seed=0)
-    _record("baselines", step)
-    print(f"\nbaselines step: {step['seconds']:.1f} s")
-    assert step["status"] == "ok", f"training the quick baselines failed: {step['error']}"
-    yield
-    print(f"\nreport: {report.write_report(OUTPUT, REPO / 'build' / 'report-test.md')}")
 
 
 def _with_region(source: str, region: str) -> str:
@@ -95,7 +71,7 @@ def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_bas
     first = execution.first_error()
     error = None if first is None else {"cell": first.index, "ename": first.ename, "evalue": first.evalue,
                                         "source": execution.notebook.cells[first.index].source.splitlines()[0][:200]}  # fmt: skip
-    _record(path.stem, {"seconds": round(seconds, 1), "status": "ok" if first is None else "failed", "error": error,
+    record_run(path.stem, {"seconds": round(seconds, 1), "status": "ok" if first is None else "failed", "error": error,
                         "budget_s": runner.QUICK_BUDGET_S})  # fmt: skip
     print(f"\n{path.name}: {seconds:.1f} s in quick mode with its exercise probes (budget {runner.QUICK_BUDGET_S} s)")
     assert first is None, f"{path.name} stopped at cell {first.index} ({error['source']}): {first.ename}: {first.evalue}"
