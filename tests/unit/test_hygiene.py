@@ -40,6 +40,17 @@ def _normalise(requirement: str) -> str:
     return requirement.replace(" ", "").lower()
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter(path, caplog):
+    """Every line of the parameters cell is one papermill can parse (an '=' in a comment confuses it)."""
+    from papermill.inspection import inspect_notebook
+
+    with caplog.at_level("WARNING", logger="papermill"):
+        names = list(inspect_notebook(str(path)))
+    assert not [r.message for r in caplog.records if "Unable to parse" in r.message], f"{path.name}: {caplog.text}"
+    assert names[:2] == ["QUICK", "SEED"], f"{path.name}: QUICK and SEED come first, got {names[:2]}"
+
+
 def test_environment_yml_matches_pyproject_and_takes_cpu_wheels():
     """Binder builds environment.yml: the same packages as pyproject.toml, torch from PyTorch's CPU wheel index."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
