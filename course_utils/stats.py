@@ -19,6 +19,16 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}  # fmt: skip
 
 
+def mean_se(values: torch.Tensor | Sequence[float]) -> tuple[float, float]:
+    """``(mean, standard error of the mean)`` of per-item figures (e.g. one AUC per test image): s / √n."""
+    values = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if values.numel() < 2:
+        raise ValueError(f"a standard error needs at least 2 values, got {values.numel()}")
+    if not torch.isfinite(values).all():
+        raise ValueError("values contain NaN or infinity")
+    return values.mean().item(), (values.std() / math.sqrt(values.numel())).item()
+
+
 def binomial_se(p: float, n: int) -> float:
     """Standard error of an accuracy ``p`` measured on ``n`` independent test images: √(p(1−p)/n)."""
     if not 0.0 <= p <= 1.0:

@@ -39,3 +39,13 @@ def test_entropy():
         stats.entropy(torch.tensor([0.5, 0.2]))
     with pytest.raises(ValueError, match="empty"):
         stats.empirical_entropy_bits([])
+
+
+def test_mean_se_is_the_sample_std_over_root_n():
+    mean, se = stats.mean_se([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and abs(se - math.sqrt(5 / 3) / 2) < 1e-12
+    assert stats.mean_se(torch.tensor([[0.5, 0.5], [0.5, 0.5]])) == (0.5, 0.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.mean_se([1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        stats.mean_se([1.0, float("nan")])
