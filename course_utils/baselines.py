@@ -13,8 +13,14 @@ Test accuracy is measured on the full test set in full mode and on a stratified 
 images in quick mode (stated in the returned info).
 
 Checkpoints are keyed by ``checkpoints.cache_key``: this config (model, data set, subset, mode, seed,
-training arguments) plus the code of ``models.py``, ``training.py`` and ``data.py`` and the torch version.
+training arguments) plus the code of ``models.py``, ``training.py``, ``data.py`` and this module, and the
+torch version. The initial weights come from ``torch.manual_seed(seed)`` just before the model is built,
+so a baseline's weights depend on its key alone, not on what ran earlier in the same process.
 ``train_all`` loads or trains every baseline up front (the runner's first step).
+
+Training saves its state after every epoch next to the checkpoint (``<name>-<hash>.resume``), so a
+full-mode baseline interrupted by a crash, a kernel restart or Ctrl-C continues where it stopped the
+next time it is asked for (see ``training.fit``'s ``resume_file``); the file is deleted once the checkpoint is saved.
 """
 
 from __future__ import annotations
@@ -124,22 +130,30 @@ def load_baseline(
 
     ``info`` holds ``test_accuracy``, ``test_images``, ``train_seconds``, ``history``, the config, the
     checkpoint ``key`` (config, code version, torch version) and ``loaded_from`` or ``trained_now``.
+    ``train_seconds`` adds up the training epochs, those of an interrupted earlier call included.
     """
     cfg = baseline_config(name, quick, seed)
     fit_args = {k: v for k, v in cfg.items() if k not in {"model", "dataset", "quick", "seed", "train_per_class", "classes"}}
 
+    spec = BASELINES[name]
+    resume_file = checkpoints.checkpoint_path(name, cfg, code=spec.code).with_suffix(".resume")
+
     def train(model: nn.Module) -> dict[str, Any]:
         train_data = train_split(name, quick, seed)
         test_data = test_split(cfg["dataset"], quick, seed, classes=cfg.get("classes"))
-        start = time.perf_counter()
-        history = training.fit(model, train_data, seed=seed, device=device, progress=progress, **fit_args)
-        seconds = time.perf_counter() - start
+        history = training.fit(model, train_data, seed=seed, device=device, progress=progress,
+                               resume_file=resume_file, **fit_args)  # fmt: skip
         accuracy = training.evaluate(model, test_data, device=device)
         return {"test_accuracy": accuracy, "test_images": len(test_data), "train_images": len(train_data),
-                "train_seconds": seconds, "history": history.as_dict(), "device": torch.device(device).type}  # fmt: skip
+                "train_seconds": sum(history.seconds), "history": history.as_dict(),
+                "device": torch.device(device).type}  # fmt: skip
 
-    spec = BASELINES[name]
-    model, info = checkpoints.cached_model(name, cfg, spec.build, train, code=spec.code)
+    def build() -> nn.Module:
+        torch.manual_seed(seed)  # the initial weights: the same for this key whatever the process did before
+        return spec.build()
+
+    model, info = checkpoints.cached_model(name, cfg, build, train, code=spec.code)
+    resume_file.unlink(missing_ok=True)  # the checkpoint is saved: the per-epoch state is no longer needed
     return model.to(device).eval(), {**info, "config": cfg}
 
 

@@ -1,7 +1,7 @@
 """Train once, then load: checkpoints keyed by what produced their weights, written atomically, never overwritten.
 
 The key of a checkpoint (:func:`cache_key`) is its training config *plus* the code and torch version that
-train it: a change to ``course_utils/models.py``, ``training.py`` or ``data.py`` (their code, not their
+train it: a change to ``course_utils/models.py``, ``training.py``, ``data.py`` or ``baselines.py`` (their code, not their
 comments, docstrings or formatting; see :func:`code_version`) or a different ``torch.__version__`` gives a
 new file name, so a baseline trained by other code is never silently reused. The old file stays on disk.
 The device a model was trained on is recorded in its metadata, not keyed: a baseline is the same
@@ -37,8 +37,9 @@ from . import config
 from .atomic import write_bytes_atomic
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-TRAINING_CODE = ("models.py", "training.py", "data.py")
-"""The modules whose code decides a baseline's weights (architectures, training loop, data and batches)."""
+TRAINING_CODE = ("models.py", "training.py", "data.py", "baselines.py")
+"""The modules whose code decides a baseline's weights (architectures, training loop, data and batches, and the
+baselines' own configs, splits and seeding)."""
 
 
 def config_hash(cfg: dict[str, Any]) -> str:

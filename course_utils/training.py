@@ -2,20 +2,27 @@
 
 ``fit`` covers plain supervised training; pass ``step_loss`` to change what is minimised (e.g.
 distillation) and ``after_step`` to act after each optimiser step (e.g. re-apply pruning masks).
+Pass ``resume_file`` to make a long run survive a crash, a kernel restart or Ctrl-C: it loses at most
+the epoch it was in, and the resumed run ends with the very weights an uninterrupted one would.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .atomic import write_bytes_atomic
 from .data import Batches, ImageData
 
 StepLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -66,11 +73,19 @@ def fit(
     step_loss: StepLoss = cross_entropy_step,
     after_step: Callable[[nn.Module], None] | None = None,
     progress: bool = True,
+    resume_file: Path | str | None = None,
 ) -> History:
     """Train ``model`` in place and return its History.
 
     ``schedule``: ``'onecycle'`` (warm-up then cosine decay, per step) or ``'constant'``.
     Same seed, data and arguments give the same weights (on CPU).
+
+    ``resume_file``: after every epoch the whole training state (weights, optimiser, schedule, random
+    generators, history) is written there atomically. A later call with the same file and the same
+    arguments continues after the last finished epoch. After the last epoch the file holds the finished
+    run (calling again returns at once with its weights and history): delete it once the model is saved.
+    A file written by a call with other arguments raises ``ValueError`` and is left as it is.
+    ``after_step`` and ``step_loss`` must not keep state of their own between epochs (it is not saved).
     """
     if not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -84,9 +99,22 @@ def fit(
     opt = _optimizer(model, optimizer, lr, weight_decay)
     scheduler = None
     if schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(batches), pct_start=0.25)
-    history = History()
-    for epoch in range(epochs):
+        steps = epochs * len(batches)
+        if steps in (1, 4):  # OneCycleLR runs its only step at lr 0 (1) or divides by zero (4: a 1-step warm-up)
+            raise ValueError(f"schedule='onecycle' cannot schedule {epochs} epoch(s) × {len(batches)} batch(es) = "
+                             f"{steps} step(s): use schedule='constant', another batch size or more epochs")
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25)
+    history, first_epoch = History(), 0
+    if resume_file is not None:
+        resume_file = Path(resume_file)
+        run = _run_fingerprint(model, train, step_loss, after_step, epochs=epochs, lr=lr, batch_size=batch_size,
+                               optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, augment=augment,
+                               seed=seed)  # fmt: skip
+        if resume_file.exists():
+            first_epoch = _restore(resume_file, run, model, opt, scheduler, batches, history)
+            if progress:
+                print(f"resuming after epoch {first_epoch}/{epochs} from {resume_file}", flush=True)
+    for epoch in range(first_epoch, epochs):
         model.train()
         start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
@@ -110,8 +138,69 @@ def fit(
         history.train_accuracy.append(correct / seen)
         if val is not None:
             history.val_accuracy.append(evaluate(model, val, device=device))
+        if resume_file is not None:
+            _save_state(resume_file, run, epoch + 1, model, opt, scheduler, batches, history)
     model.eval()
     return history
+
+
+def _run_fingerprint(model: nn.Module, train: ImageData, step_loss: StepLoss, after_step: Callable | None,
+                     **arguments: Any) -> dict[str, Any]:  # fmt: skip
+    """What a resumed run must share with the one that wrote the file: arguments, data and model shape."""
+    def name(fn: Callable | None) -> str | None:
+        return None if fn is None else getattr(fn, "__qualname__", type(fn).__qualname__)
+
+    shapes = {key: list(t.shape) for key, t in model.state_dict().items()}
+    labels = hashlib.sha256(train.labels.cpu().numpy().tobytes()).hexdigest()[:12]
+    return {**arguments, "model": type(model).__name__, "shapes": shapes, "data": train.name, "images": len(train),
+            "labels": labels, "step_loss": name(step_loss), "after_step": name(after_step)}
+
+
+def _save_state(path: Path, run: dict[str, Any], epochs_done: int, model: nn.Module, opt: torch.optim.Optimizer,
+                scheduler: Any, batches: Batches, history: History) -> None:  # fmt: skip
+    state = {
+        "run": run,
+        "epochs_done": epochs_done,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": opt.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "batches_rng": batches.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+        "mps_rng": torch.mps.get_rng_state() if torch.backends.mps.is_available() else None,
+        "history": history.as_dict(),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _restore(path: Path, run: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer, scheduler: Any,
+             batches: Batches, history: History) -> int:  # fmt: skip
+    """Load the state saved at ``path`` into the objects of this run; the number of epochs already done."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise RuntimeError(f"resume file {path} is corrupt ({error}); it was left untouched: "
+                           "delete it to train from the start") from error  # fmt: skip
+    saved = state.get("run", {}) if isinstance(state, dict) else {}
+    if saved != run:
+        changed = sorted(k for k in run.keys() | saved.keys() if run.get(k) != saved.get(k))
+        raise ValueError(f"resume file {path} was written by a run with other {', '.join(changed)}; it was left "
+                         "untouched: delete it, or pass another resume_file, to train from the start")  # fmt: skip
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    batches.generator.set_state(state["batches_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if state["mps_rng"] is not None and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps_rng"])
+    for name, values in state["history"].items():
+        getattr(history, name).extend(values)
+    return int(state["epochs_done"])
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary data cache and output folder per test, and the dataset mirror."""
+"""Shared fixtures: a temporary data cache and output folder per test, the dataset mirror, a crash mid-training."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import config
+from course_utils import config, training
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,3 +31,43 @@ def datasets_mirror() -> Path:
     if not value:
         pytest.skip(f"{config.DATASETS_ENV} is not set: no offline mirror to test (CI sets it)")
     return Path(value)
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C, a kernel restart or a crash part-way through an epoch (raised by ``crash_in_epoch``)."""
+
+
+@pytest.fixture
+def crash_in_epoch(monkeypatch: pytest.MonkeyPatch):
+    """``crash_in_epoch(n)``: ``training.fit`` raises ``KeyboardInterrupt`` at the 2nd batch of its n-th epoch.
+
+    It stands in for ``fit``'s progress bar, so nothing of ``fit`` itself is changed. The patch lasts until
+    the crash (later calls train normally), so a test can crash a run and then resume it.
+    """
+
+    def arm(epoch: int) -> type[KeyboardInterrupt]:
+        real_tqdm, bars = training.tqdm, []
+
+        def crashing_bar(batches, **kwargs):
+            bars.append(1)
+            bar = real_tqdm(batches, **kwargs)
+            if len(bars) != epoch:
+                return bar
+
+            class Crashing:
+                def __iter__(self):
+                    for i, batch in enumerate(bar):
+                        if i == 1:
+                            monkeypatch.setattr(training, "tqdm", real_tqdm)
+                            raise _Interrupted
+                        yield batch
+
+                def set_postfix(self, **values):
+                    bar.set_postfix(**values)
+
+            return Crashing()
+
+        monkeypatch.setattr(training, "tqdm", crashing_bar)
+        return _Interrupted
+
+    return arm

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -66,3 +68,31 @@ def test_baseline_checkpoint_is_keyed_by_code_and_torch(tiny_baselines, monkeypa
     monkeypatch.setattr(checkpoints, "code_version", lambda files=checkpoints.TRAINING_CODE: "changedcode0")
     _, retrained = baselines.load_baseline("tiny_cnn", quick=True, progress=False)
     assert retrained["trained_now"] and retrained["saved_to"] != info["saved_to"]
+
+
+def test_an_interrupted_baseline_resumes_and_its_resume_file_goes_once_saved(tiny_baselines, crash_in_epoch):
+    spec = baselines.BASELINES["tiny_cnn"]
+    baselines.BASELINES["tiny_cnn"] = baselines.BaselineSpec("simple_cnn", "mnist", spec.quick,
+                                                             {**spec.full, "batch_size": 8})  # 5 batches an epoch
+    resume = checkpoints.checkpoint_path("tiny_cnn", baselines.baseline_config("tiny_cnn", False)).with_suffix(".resume")
+    with pytest.raises(crash_in_epoch(2)):
+        baselines.load_baseline("tiny_cnn", quick=False, progress=False)
+    assert resume.is_file(), "epoch 1 was saved before the crash in epoch 2"
+    resumed, info = baselines.load_baseline("tiny_cnn", quick=False, progress=False)
+    assert info["trained_now"] and len(info["history"]["train_loss"]) == 2
+    assert not resume.exists(), "the resume file is deleted once the checkpoint is saved"
+    assert info["train_seconds"] == pytest.approx(sum(info["history"]["seconds"]))
+    Path(info["saved_to"]).unlink()  # train it again, uninterrupted: the same weights
+    straight, again = baselines.load_baseline("tiny_cnn", quick=False, progress=False)
+    assert again["trained_now"] and again["history"]["train_loss"] == info["history"]["train_loss"]
+    assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), straight.state_dict().values(), strict=True))
+
+
+def test_a_baselines_weights_depend_on_its_key_not_on_what_ran_before(tiny_baselines):
+    torch.manual_seed(7)
+    first, info = baselines.load_baseline("tiny_cnn", quick=True, progress=False)
+    Path(info["saved_to"]).unlink()
+    torch.rand(1000)  # a notebook that drew random numbers (or built another model) before asking for it
+    second, again = baselines.load_baseline("tiny_cnn", quick=True, progress=False)
+    assert again["trained_now"]
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))

@@ -79,7 +79,7 @@ def test_code_version_ignores_docs_and_formatting_but_not_code(tmp_path):
     assert checkpoints.code_version([source]) == before  # docstrings, comments and formatting do not count
     source.write_text("def f(x):\n    return x + 2\n")
     assert checkpoints.code_version([source]) != before  # code does
-    assert len(checkpoints.code_version()) == 12  # the default: models.py, training.py, data.py
+    assert len(checkpoints.code_version()) == 12  # the default: models.py, training.py, data.py, baselines.py
 
 
 def test_key_covers_code_and_torch_version(tmp_path, monkeypatch):

@@ -67,6 +67,9 @@ def test_bad_arguments():
         training.fit(model, _toy(), epochs=1, lr=-1.0)
     with pytest.raises(ValueError, match="rmsprop"):
         training.fit(model, _toy(), epochs=1, lr=1e-3, optimizer="rmsprop")
+    for n, batch_size in ((40, 10), (16, 16)):  # 4 steps (OneCycleLR divides by zero), 1 step (it trains at lr 0)
+        with pytest.raises(ValueError, match=f"cannot schedule 1 epoch.*= {n // batch_size} step"):
+            training.fit(model, _toy(n=n), epochs=1, lr=1e-3, batch_size=batch_size)
     with pytest.raises(FloatingPointError, match="lower lr"):
         training.fit(model, _toy(), epochs=3, lr=1e30, optimizer="sgd", progress=False, schedule="constant")
 
@@ -107,3 +110,46 @@ def test_predict_restores_mode_and_keeps_the_model_trainable():
     training.fit(model, _toy(n=32), epochs=1, lr=1e-3, batch_size=16, progress=False)  # still trainable
     assert training.model_device(model) == torch.device("cpu")
     assert training.model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+def _fit_resumable(model, resume_file, **changes):
+    arguments = {"epochs": 3, "lr": 3e-3, "batch_size": 16, "seed": 0, "augment": True, "progress": False, **changes}
+    return training.fit(model, _toy(), resume_file=resume_file, **arguments)
+
+
+def test_resume_after_a_crash_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, crash_in_epoch):
+    torch.manual_seed(0)
+    straight = models.build_model("simple_cnn")  # has dropout: the global RNG must be restored too
+    straight_history = _fit_resumable(straight, tmp_path / "straight.resume")
+
+    resume = tmp_path / "run.resume"
+    torch.manual_seed(0)
+    crashed = models.build_model("simple_cnn")
+    with pytest.raises(crash_in_epoch(2)):
+        _fit_resumable(crashed, resume)
+    assert resume.is_file(), "the state after epoch 1 was saved before the crash"
+
+    torch.manual_seed(123)  # a new kernel: other initial weights and another global RNG state
+    resumed = models.build_model("simple_cnn")
+    history = _fit_resumable(resumed, resume)
+    for (name, expected), got in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(expected, got), f"{name} differs from the uninterrupted run"
+    assert history.train_loss == straight_history.train_loss and len(history.seconds) == 3
+    again = models.build_model("simple_cnn")
+    assert _fit_resumable(again, resume).train_loss == history.train_loss  # the finished run, returned at once
+    assert torch.equal(again.fc2.weight, straight.fc2.weight)
+
+
+def test_resume_refuses_a_file_from_another_run_and_a_corrupt_one(tmp_path):
+    resume = tmp_path / "run.resume"
+    _fit_resumable(models.build_model("simple_cnn"), resume, epochs=1)
+    written = resume.read_bytes()
+    with pytest.raises(ValueError, match="other lr"):
+        _fit_resumable(models.build_model("simple_cnn"), resume, epochs=1, lr=1e-3)
+    with pytest.raises(ValueError, match="other model, shapes"):
+        _fit_resumable(models.build_model("lenet5"), resume, epochs=1)
+    assert resume.read_bytes() == written, "a refused file is left as it was"
+    resume.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="corrupt"):
+        _fit_resumable(models.build_model("simple_cnn"), resume, epochs=1)
+    assert resume.read_bytes() == b"not a checkpoint"
