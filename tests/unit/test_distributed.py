@@ -6,8 +6,10 @@ Each worker writes its pid and the ports it was given, so the tests can check th
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +42,9 @@ if mode == "kill_agent" and rank == 0:
         time.sleep(0.05)
     time.sleep(1.0)  # the launcher polls its agents' descendants: let it see both workers
     os.kill(os.getppid(), signal.SIGKILL)
+if mode == "chatty":
+    for i in range(3000):
+        print(f"rank {rank} line {i}", flush=True)
 if mode in ("hang", "kill_agent"):
     time.sleep(600)
 """
@@ -75,6 +80,39 @@ def test_a_clean_run_returns_output_and_frees_everything(worker, tmp_path):
     assert sum("started" in line for line in result.output) == 2
     assert result.port != 29500 and result.commands[0][2] == "torch.distributed.run"
     _assert_clean(tmp_path)
+
+
+def test_ranks_printing_at_once_never_share_a_line(worker, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")  # set in many CI and notebook environments; it splits each print in two
+    result = distributed.launch(worker, [str(tmp_path), "chatty"], echo=False, timeout_s=60)
+    lines = [line for line in result.output if "line" in line]
+    torn = [line for line in lines if not re.fullmatch(r"rank [01] line \d+", line)]
+    assert not torn, f"{len(torn)} lines mix two ranks' output, e.g. {torn[:2]}"
+    assert len(lines) == 6000
+
+
+def test_whole_lines_writes_each_line_in_one_call():
+    class Recorder(io.RawIOBase):
+        def __init__(self):
+            self.calls: list[bytes] = []
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.calls.append(bytes(data))
+            return len(data)
+
+    raw = Recorder()
+    stream = io.TextIOWrapper(raw, write_through=True)  # what python -u gives sys.stdout
+    print("before", file=stream)
+    assert raw.calls == [b"before", b"\n"], "the unbuffered stream should show the problem"
+    distributed.whole_lines(stream)
+    print("rank 0 started", file=stream)
+    print("rank 0 done", file=stream)
+    assert raw.calls[2:] == [b"rank 0 started\n", b"rank 0 done\n"]
+    with pytest.raises(TypeError, match="TextIOWrapper"):
+        distributed.whole_lines(io.BytesIO())
 
 
 def test_timeout_stops_a_hung_worker(worker, tmp_path):
