@@ -196,10 +196,7 @@ def launch(script: str | Path, args: list[str] | tuple[str, ...] = (), *, nproc_
     port = free_port()
     # TORCH_DISABLE_SHARE_RDZV_TCP_STORE: restarted gloo workers hang in init_process_group on the store they share
     # with the rendezvous (pytorch/pytorch#135712); a store of their own makes --max-restarts work.
-    # PYTHONUNBUFFERED is dropped: it makes print() write the text and its newline in two system calls, so lines
-    # of two ranks sharing the pipe interleave ("rank 0 startedrank 1 started"). init_worker() line-buffers instead.
-    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    child_env = {**inherited, "OMP_NUM_THREADS": str(threads_per_worker),
+    child_env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_worker), "PYTHONUNBUFFERED": "1",
                  "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", **(env or {})}  # fmt: skip
     commands = [torchrun_command(script, args, nproc_per_node=nproc_per_node, nnodes=nnodes, node_rank=i,
                                  endpoint=f"{HOST}:{port}", max_restarts=max_restarts, run_id=f"course{port}")
@@ -268,8 +265,10 @@ class WorkerInfo:
 def whole_lines(stream: Any) -> None:
     """Make a text stream write each printed line in one system call, as soon as the line ends.
 
-    Ranks share one pipe; a write of up to 4 KiB to a pipe is atomic, so whole-line writes never interleave. An
-    unbuffered stream (``python -u``, ``PYTHONUNBUFFERED``) writes a line's text and its newline separately.
+    Ranks share one pipe; a write of up to 4 KiB to a pipe is atomic, so whole-line writes never interleave.
+    torchrun starts Python workers with ``python -u``, whose unbuffered ``print`` writes a line's text and its
+    newline in two calls: two ranks printing at once then share a line ("rank 0 startedrank 1 started").
+    :func:`init_worker` calls this on ``sys.stdout``.
     """
     if not hasattr(stream, "reconfigure"):
         raise TypeError(f"whole_lines needs an io.TextIOWrapper such as sys.stdout, got {type(stream).__name__}")
