@@ -8,6 +8,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 MODE_FLAG := $(if $(FULL),--full,)
+# A relative COURSE_DATASETS / COURSE_DATA_DIR / COURSE_OUTPUT_DIR means the folder make was started in, also for
+# kernels and workers that run elsewhere (the Python commands do the same for themselves).
+$(foreach var,COURSE_DATASETS COURSE_DATA_DIR COURSE_OUTPUT_DIR,$(if $($(var)),$(eval export $(var) := $(abspath $($(var))))))
 
 .PHONY: setup browser course test seeds lab student grade clean
 

@@ -8,6 +8,10 @@ Environment variables (all optional):
 - ``COURSE_OUTPUT_DIR``: where notebooks write claims and figures (default: ``<repo>/build/executed``).
 - ``COURSE_QUICK``: ``1``/``0``; quick mode when a notebook's ``QUICK`` parameter is left at ``None``.
 - ``COURSE_DEVICE``: force ``cpu``, ``cuda`` or ``mps``.
+
+A relative folder in the first three means the directory the command was started from (``make``, the runner,
+the grader, pytest): :func:`anchor_relative_paths` makes it absolute there, once, so that kernels (which run in
+``notebooks/``) and torchrun workers read the same folder the user typed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ OUTPUT_DIR_ENV = "COURSE_OUTPUT_DIR"
 QUICK_ENV = "COURSE_QUICK"
 DEVICE_ENV = "COURSE_DEVICE"
 
+PATH_ENVS = (DATASETS_ENV, DATA_DIR_ENV, OUTPUT_DIR_ENV)
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -35,6 +41,25 @@ def repo_root() -> Path | None:
     """The course checkout this package lives in, or None when installed elsewhere (e.g. on Colab)."""
     candidate = Path(__file__).resolve().parent.parent
     return candidate if (candidate / "pyproject.toml").exists() and (candidate / "notebooks").is_dir() else None
+
+
+def anchor_relative_paths(base: Path | str | None = None) -> dict[str, str]:
+    """Make relative ``COURSE_DATASETS`` / ``COURSE_DATA_DIR`` / ``COURSE_OUTPUT_DIR`` absolute, against ``base``.
+
+    ``base`` defaults to the current directory: call this first thing in a command (runner, grader, tests), before
+    any kernel or worker starts in another folder. ``~`` is expanded; absolute values are left as they are.
+    Returns the variables it changed, ``{name: new value}``.
+    """
+    base = Path(base) if base is not None else Path.cwd()
+    changed = {}
+    for name in PATH_ENVS:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            os.environ[name] = changed[name] = os.path.normpath(base.resolve() / path)
+    return changed
 
 
 def _default_base() -> Path:
@@ -67,9 +92,12 @@ def datasets_mirror() -> Path | None:
         return None
     path = Path(value).expanduser().resolve()
     if not path.is_dir():
+        relative = "" if Path(value).expanduser().is_absolute() else (
+            f" A relative path is read from the current folder, {Path.cwd()}: the course's commands make it absolute "
+            f"where they start, but a kernel started some other way runs in its notebook's folder, so use an absolute path.")  # fmt: skip
         raise FileNotFoundError(
             f"{DATASETS_ENV}={value!r} does not name a folder (resolved to {path}). "
-            f"Point it at a folder holding MNIST/raw and cifar-10-batches-py, or unset it to download."
+            f"Point it at a folder holding MNIST/raw and cifar-10-batches-py, or unset it to download.{relative}"
         )
     expected = ("MNIST/raw", "cifar-10-batches-py", "fsdd")
     if not any((path / name).is_dir() for name in expected):

@@ -12,6 +12,11 @@ from course_utils import config, training
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure() -> None:
+    """A relative COURSE_DATASETS (the README's offline line) means the folder pytest was started from."""
+    config.anchor_relative_paths()
+
+
 @pytest.fixture
 def tmp_course_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the data cache and the output folder at a fresh temporary folder."""

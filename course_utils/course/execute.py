@@ -109,6 +109,7 @@ def run_notebook(path: Path, *, quick: bool, seed: int = 0, output_dir: Path, ce
                  before_probes: Callable[[], None] | None = None) -> Execution:  # fmt: skip
     """Run the notebook at ``path`` with ``QUICK``/``SEED`` injected; its claims and executed copy land in ``output_dir``."""
     path, output_dir = Path(path), Path(output_dir)
+    config.anchor_relative_paths()  # the kernel runs in the notebook's folder, not where the command started
     output_dir.mkdir(parents=True, exist_ok=True)
     nb = parameterize(path, {"QUICK": quick, "SEED": seed})
     env = {config.OUTPUT_DIR_ENV: str(output_dir.resolve())}

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", type=Path, default=None, help="build folder (default: <repo>/build)")
     parser.add_argument("--compare", type=Path, default=None, help="results JSON of an earlier run to compare with")
     args = parser.parse_args(argv)
+    config.anchor_relative_paths()  # kernels run in notebooks/: a relative folder means where the command started
     build = args.build or (config.repo_root() or Path.cwd()) / "build"
     if args.seeds:
         from .seeds import run_seeds

@@ -87,3 +87,28 @@ def test_mirror_must_hold_a_dataset(monkeypatch, tmp_path):
 def test_environment_summary_has_versions():
     summary = config.environment_summary(torch.device("cpu"))
     assert summary["torch"] == torch.__version__ and summary["device"] == "cpu"
+
+
+def test_relative_paths_are_anchored_where_the_command_started(monkeypatch, tmp_path):
+    """The README's `COURSE_DATASETS=../shared/datasets make course`: kernels run in notebooks/, so the runner,
+    the grader and the tests make the folder absolute against the directory they were started from."""
+    start = tmp_path / "clone"
+    (tmp_path / "shared" / "datasets" / "MNIST" / "raw").mkdir(parents=True)
+    (start / "notebooks").mkdir(parents=True)
+    monkeypatch.setenv(config.DATASETS_ENV, "../shared/datasets")
+    monkeypatch.setenv(config.DATA_DIR_ENV, "cache")
+    monkeypatch.setenv(config.OUTPUT_DIR_ENV, str(tmp_path / "out"))  # absolute: left as it is
+    changed = config.anchor_relative_paths(start)
+    assert changed == {config.DATASETS_ENV: str(tmp_path / "shared" / "datasets"), config.DATA_DIR_ENV: str(start / "cache")}
+    monkeypatch.chdir(start / "notebooks")  # where a kernel runs
+    assert config.datasets_mirror() == tmp_path / "shared" / "datasets"
+    assert config.data_dir() == start / "cache"
+    assert config.output_dir() == tmp_path / "out"
+    assert config.anchor_relative_paths() == {}, "anchoring twice changes nothing"
+
+
+def test_unanchored_relative_mirror_explains_the_working_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(config.DATASETS_ENV, "../no/such/datasets")
+    with pytest.raises(FileNotFoundError, match="relative path is read from the current folder"):
+        config.datasets_mirror()
