@@ -1,16 +1,22 @@
 """Record every figure a notebook teaches, and assert the claims it makes about them.
 
     claims = cu.claims.Claims("01_pruning", quick=QUICK, seed=SEED, device=device)
-    claims.record("sparse_file_ratio", ratio, "x", at_least=5.0)        # raises ClaimFailed if ratio < 5
+    claims.record("sparse_file_ratio", ratio, "x", at_least=5.0,        # raises ClaimFailed if ratio < 5
+                  catches="zeros saved densely, not as indices and values")  # the mistake the bound catches
     claims.record("drop_pp", drop, "pp", at_most=0.3,                   # the bound set from noise ...
-                  target_at_most=0.06, source="Deep Compression, Table 1")  # ... and the paper's target
-    claims.record("int8_speedup", s, "x", at_least=1.5, needs="vnni")   # asserted only where VNNI exists
+                  target_at_most=0.06, source="Deep Compression, Table 1",  # ... and the paper's target
+                  catches="masks not applied during fine-tuning")
+    claims.record("int8_speedup", s, "x", at_least=1.5, needs="vnni",   # asserted only where VNNI exists
+                  catches="int8 compared with fp32 eager, not compiled")
     claims.record("train_seconds", seconds, "s")                        # a figure, no bound
-    claims.require("own_mask_equals_library", torch.equal(a, b))        # a yes/no claim
+    claims.require("own_mask_equals_library", torch.equal(a, b),        # a yes/no claim
+                   catches="the mask prunes the largest weights")
 
 A claim's *bound* is what must hold on any reader's machine (set from the noise measured over seeds or the
 standard error of an accuracy); its *target* is what a paper or the course aims for. A missed bound raises;
-a missed target is shown as missed in the report, never moved. Each call rewrites
+a missed target is shown as missed in the report, never moved. Every asserted claim names, in ``catches``, the
+plausible mistake (in a learner's words) that would fail it; the tests inject that mistake and see the claim fail.
+A value no plausible mistake can move is a figure: record it without a bound. Each call rewrites
 ``<output dir>/<notebook>.claims.json`` atomically; a failed claim is written before it raises. Recording a
 name again (a student re-running a cell) replaces the earlier value and says so. ``record`` and
 ``require`` return None, so a cell that ends in a claim prints nothing.
@@ -108,6 +114,13 @@ def status_mark(entry: dict[str, Any]) -> str:
     return "✅" if entry["passed"] else "❌"
 
 
+def catches_text(entry: dict[str, Any]) -> str:
+    """The mistake a claim's bound catches, or '' for a figure (a claim recorded without a bound)."""
+    if entry.get("at_least") is None and entry.get("at_most") is None:
+        return ""
+    return entry.get("catches", "")
+
+
 def target_text(entry: dict[str, Any]) -> tuple[str, str]:
     """``(target with source, 'met' / 'missed' / '')`` of a claim."""
     target = entry.get("target")
@@ -117,12 +130,13 @@ def target_text(entry: dict[str, Any]) -> tuple[str, str]:
 
 
 def claims_table(entries: list[dict[str, Any]]) -> list[str]:
-    """Markdown table lines of recorded claims: value, unit, bound, held, target and whether it was met."""
-    lines = ["| figure | value | unit | bound | holds | target (source) | target |", "|---|---|---|---|---|---|---|"]
+    """Markdown table lines of recorded claims: value, unit, bound, held, the mistake it catches, target and met."""
+    lines = ["| figure | value | unit | bound | holds | catches | target (source) | target |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for entry in entries:
         target, met = target_text(entry)
         lines.append(f"| {entry['name']} | {format_value(entry['value'])} | {entry['unit']} | {bound_text(entry)} | "
-                     f"{status_mark(entry)} | {target} | {met} |")  # fmt: skip
+                     f"{status_mark(entry)} | {catches_text(entry)} | {target} | {met} |")  # fmt: skip
     return lines
 
 
@@ -171,13 +185,19 @@ class Claims:
         target_at_most: float | None = None,
         source: str = "",
         needs: str | None = None,
+        premise: tuple[bool, str] | None = None,
         note: str = "",
+        catches: str = "",
     ) -> None:
         """Record a figure; with a bound it is a claim that raises :class:`ClaimFailed` when missed.
 
         ``target_at_least`` / ``target_at_most`` with ``source``: the paper's or course's target, shown met or
         missed in the report, never asserted. ``needs``: a :data:`course_utils.hardware.FEATURES` name; where
-        this machine lacks it the bound is shown but not asserted, with the reason.
+        this machine lacks it the bound is shown but not asserted, with the reason. ``premise``: ``(held, why
+        not)`` measured in the same run (e.g. :attr:`course_utils.cores.ThreadScaling.idle`: the second core was
+        free); where it did not hold, the bound is shown but not asserted, with that reason. ``catches``: the plausible
+        mistake, in a learner's words, that the bound catches (shown beside it; a bound that is None in one mode,
+        e.g. ``at_least=0.3 if QUICK else None``, makes the claim a figure there, and its ``catches`` is not shown).
         """
         if not name or not isinstance(name, str):
             raise ValueError(f"claim name must be a non-empty string, got {name!r}")
@@ -190,30 +210,38 @@ class Claims:
         if not (unit == "bool" and at_least is True and at_most is None):  # require()'s bound
             _check_bounds(name, at_least, at_most, "bound")
         _check_bounds(name, target_at_least, target_at_most, "target")
+        if not isinstance(catches, str) or "|" in catches or "\n" in catches:
+            raise ValueError(f"claim {name!r}: catches must be one line of text without '|', got {catches!r}")
         has_target = target_at_least is not None or target_at_most is not None
         if has_target and not source:
             raise ValueError(f"claim {name!r}: a target needs its source (a paper's table, the course goal)")
-        asserted = needs is None or hardware.has(needs)
+        if premise is not None and not (isinstance(premise, tuple) and len(premise) == 2 and isinstance(premise[0], bool)):
+            raise TypeError(f"claim {name!r}: premise must be (held: bool, reason: str), got {premise!r}")
+        has_hardware = needs is None or hardware.has(needs)
+        asserted = has_hardware and (premise is None or premise[0])
         entry: dict[str, Any] = {"name": name, "value": value, "unit": unit, "at_least": at_least, "at_most": at_most,
                                  "passed": _within(value, at_least, at_most) or not asserted, "asserted": asserted,
-                                 "note": note}  # fmt: skip
+                                 "note": note, "catches": catches}  # fmt: skip
         if needs is not None:
             entry["needs"] = needs
-            if not asserted:
+            if not has_hardware:
                 entry["not_asserted_because"] = f"this machine lacks {hardware.describe(needs)}"
+        if has_hardware and not asserted:
+            entry["not_asserted_because"] = premise[1] or "its measured premise did not hold"
         if has_target:
             entry["target"] = {"at_least": target_at_least, "at_most": target_at_most, "source": source,
                                "met": _within(value, target_at_least, target_at_most)}  # fmt: skip
         self._store(entry)
         if not entry["passed"]:
             bound = " and ".join(f"{op} {v}" for op, v in (("≥", at_least), ("≤", at_most)) if v is not None)
-            raise ClaimFailed(f"claim {name!r} failed in {self.mode} mode: measured {value} {unit}, expected {bound}. {note}")
+            raise ClaimFailed(f"claim {name!r} failed in {self.mode} mode: measured {value} {unit}, expected {bound}. {note}"
+                              + (f" This bound catches: {catches}." if catches else ""))
 
-    def require(self, name: str, condition: bool, note: str = "") -> None:
-        """A yes/no claim (e.g. 'own implementation equals the library'); raises when False."""
+    def require(self, name: str, condition: bool, note: str = "", *, catches: str = "") -> None:
+        """A yes/no claim (e.g. 'own implementation equals the library'); raises when False. ``catches`` as in record."""
         if isinstance(condition, (int, float, str)) and not isinstance(condition, bool):
             raise TypeError(f"claim {name!r}: require() takes a computed bool, got {condition!r}; use record() for numbers")
-        self.record(name, bool(condition), "bool", at_least=True, note=note)
+        self.record(name, bool(condition), "bool", at_least=True, note=note, catches=catches)
 
     def figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``<notebook>.<name>.png`` beside the claims, for the report."""

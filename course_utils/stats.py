@@ -14,10 +14,6 @@ from dataclasses import dataclass
 
 import torch
 
-# Two-sided 95 % Student-t critical values t_{0.975, df} (any statistics table); beyond 30 the normal's 1.96.
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}  # fmt: skip
-
 
 def mean_se(values: torch.Tensor | Sequence[float]) -> tuple[float, float]:
     """``(mean, standard error of the mean)`` of per-item figures (e.g. one AUC per test image): s / √n."""
@@ -38,13 +34,83 @@ def binomial_se(p: float, n: int) -> float:
     return math.sqrt(p * (1.0 - p) / n)
 
 
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def _beta_continued_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz), converging for x < (a+1)/(a+b+2)."""
+    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 1000):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):  # fmt: skip
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            return result
+    raise ArithmeticError(f"the incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b) = B(x; a, b) / B(a, b), the CDF of a Beta(a, b) variable at ``x`` (Numerical Recipes §6.4)."""
+    if a <= 0 or b <= 0 or not 0.0 <= x <= 1.0:
+        raise ValueError(f"need a, b > 0 and x in [0, 1], got a={a}, b={b}, x={x}")
+    if x in (0.0, 1.0):
+        return x
+    front = math.exp(a * math.log(x) + b * math.log1p(-x) - _log_beta(a, b))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_continued_fraction(a, b, x) / a
+    return 1.0 - front * _beta_continued_fraction(b, a, 1.0 - x) / b  # the symmetry I_x(a, b) = 1 − I_{1−x}(b, a)
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T ≤ t) for Student's t with ``df`` degrees of freedom: 1 − ½·I_{df/(df+t²)}(df/2, ½) for t ≥ 0."""
+    if df <= 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df!r}")
+    tail = 0.5 * regularized_incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom, by bisection of :func:`t_cdf` (to 1e-12)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must lie in (0, 1), got {p!r}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < p:  # the t's tails are heavy (df 1: the 0.975 quantile is 12.7): widen until bracketed
+        low, high = high, 2.0 * high
+    while high - low > 1e-12 * max(1.0, high):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if t_cdf(middle, df) < p else (low, middle)
+    return 0.5 * (low + high)
+
+
 def t_critical_95(df: int) -> float:
-    """The two-sided 95 % critical value of Student's t with ``df`` degrees of freedom (conservative between rows)."""
-    if not isinstance(df, int) or df <= 0:
+    """The two-sided 95 % critical value of Student's t with ``df`` degrees of freedom: its 0.975 quantile, exactly."""
+    if isinstance(df, bool) or not isinstance(df, int) or df <= 0:
         raise ValueError(f"degrees of freedom must be a positive int, got {df!r}")
-    if df > 30:
-        return 1.96
-    return _T975[min(k for k in _T975 if k >= df)] if df not in _T975 else _T975[df]
+    return t_quantile(0.975, df)
+
+
+def mcnemar_se(n10: int, n01: int, n: int) -> float:
+    """Standard error of a paired accuracy difference (n10 − n01)/n, two models judged on the same n images.
+
+    ``n10``: images the first model gets right and the second wrong; ``n01``: the reverse. Only these discordant
+    images carry the difference, so its standard error √(n10 + n01 − (n10 − n01)²/n)/n is far below the
+    √2·√(p(1−p)/n) of two independent accuracies when few predictions flip (McNemar 1947).
+    """
+    for name, count in (("n10", n10), ("n01", n01), ("n", n)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"{name} must be a count of images, got {count!r}")
+    if n == 0 or n10 + n01 > n:
+        raise ValueError(f"need n10 + n01 ≤ n and n > 0, got n10={n10}, n01={n01}, n={n}")
+    return math.sqrt(max(n10 + n01 - (n10 - n01) ** 2 / n, 0.0)) / n
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,22 @@ def test_figure_saved_and_listed(tmp_path):
     assert claims.load_claims(c.path)["figures"] == ["99_test.curve.png"]
     with pytest.raises(ValueError, match="figure name"):
         c.figure(fig, "a b")
+
+
+def test_catches_is_recorded_shown_beside_the_bound_and_named_when_the_claim_fails(tmp_path):
+    c = _claims(tmp_path)
+    c.record("drop_pp", 0.2, "pp", at_most=0.5, catches="masks not applied during fine-tuning")
+    c.require("same", True, catches="the mask keeps the largest weights")
+    c.record("seconds", 3.0, "s")
+    c.record("acc", 0.5, at_least=None, catches="shown only where there is a bound")
+    entries = {e["name"]: e for e in claims.load_claims(c.path)["claims"]}
+    assert entries["drop_pp"]["catches"] == "masks not applied during fine-tuning"
+    table = c.table()
+    assert "| catches |" in table.splitlines()[0]
+    assert "| drop_pp | 0.2 | pp | ≤ 0.5 | ✅ | masks not applied during fine-tuning |" in table
+    assert "| same | yes | bool | must hold | ✅ | the mask keeps the largest weights |" in table
+    assert "| acc | 0.5 |  | (figure) |  |  |" in table
+    with pytest.raises(claims.ClaimFailed, match="This bound catches: gradients summed, not averaged"):
+        c.record("ratio", 2.0, "x", at_most=1.5, catches="gradients summed, not averaged")
+    with pytest.raises(ValueError, match="one line of text"):
+        c.record("bad", 1.0, at_least=0.5, catches="a | b")
