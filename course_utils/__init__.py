@@ -6,8 +6,8 @@ The notebook-specific helpers (``pruning``, ``sparse``, ``weight_sharing``, ``qu
 ``compression``, ``benchmark``) are imported where used: ``from course_utils import sparse``.
 """
 
-from . import atomic, baselines, checkpoints, claims, config, data, hardware, measure, models, plots, stats, training
+from . import atomic, baselines, checkpoints, claims, config, cores, data, hardware, measure, models, plots, stats, training
 
-__all__ = ["atomic", "baselines", "checkpoints", "claims", "config", "data", "hardware", "measure", "models", "plots", "stats",
+__all__ = ["atomic", "baselines", "checkpoints", "claims", "config", "cores", "data", "hardware", "measure", "models", "plots", "stats",
            "training"]
 __version__ = "0.1.0"

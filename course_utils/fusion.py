@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .avmnist import AVSplit
+from .progress import bar as progress_bar
 from .training import History, model_device
 
 MODALITIES = ("image", "audio")
@@ -163,7 +163,7 @@ def fit_paired(model: nn.Module, train: AVSplit, *, epochs: int, lr: float, batc
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.25)
     history = History()
-    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+    for epoch in progress_bar(range(epochs), desc="epochs", enabled=progress):
         model.train()
         start, loss_sum, correct = time.perf_counter(), 0.0, 0
         for images, audio, labels in paired_batches(train, batch_size, generator=generator, device=device):

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import torch
 
+from . import cores
+
 FEATURES = {
     "avx2": "AVX2 vector instructions",
     "avx512": "AVX-512 vector instructions",
     "vnni": "VNNI int8 dot-product instructions (AVX512-VNNI or AVX-VNNI)",
     "amx": "AMX matrix tiles (int8/bf16)",
     "bf16": "native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)",
-    "multicore": "at least 2 CPU cores for torch",
+    "multicore": "at least 2 physical CPU cores for torch (two hyperthreads of one core count once)",
     "cuda": "a CUDA GPU",
 }
 _AVX512_LEVELS = ("avx512", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_fp16",
@@ -77,7 +79,7 @@ def cpu_features() -> dict[str, bool]:
         "vnni": vnni,
         "amx": amx,
         "bf16": bf16,
-        "multicore": torch.get_num_threads() >= 2 and (os.cpu_count() or 1) >= 2,
+        "multicore": torch.get_num_threads() >= 2 and cores.physical_cores() >= 2,
         "cuda": torch.cuda.is_available(),
     }
 

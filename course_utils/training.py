@@ -20,10 +20,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .atomic import write_bytes_atomic
 from .data import Batches, ImageData
+from .progress import bar as progress_bar
+from .progress import log_line
 
 StepLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -117,7 +118,7 @@ def fit(
     for epoch in range(first_epoch, epochs):
         model.train()
         start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        bar = progress_bar(batches, desc=f"epoch {epoch + 1}/{epochs}", enabled=progress)
         for x, y in bar:
             loss, logits = step_loss(model, x, y)
             if not torch.isfinite(loss):
@@ -138,6 +139,9 @@ def fit(
         history.train_accuracy.append(correct / seen)
         if val is not None:
             history.val_accuracy.append(evaluate(model, val, device=device))
+        val_text = f", validation accuracy {history.val_accuracy[-1]:.4f}" if val is not None else ""
+        log_line(f"epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.4f}, train accuracy "
+                 f"{history.train_accuracy[-1]:.4f}{val_text}, {history.seconds[-1]:.1f} s", enabled=progress)
         if resume_file is not None:
             _save_state(resume_file, run, epoch + 1, model, opt, scheduler, batches, history)
     model.eval()

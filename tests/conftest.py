@@ -51,11 +51,11 @@ def crash_in_epoch(monkeypatch: pytest.MonkeyPatch):
     """
 
     def arm(epoch: int) -> type[KeyboardInterrupt]:
-        real_tqdm, bars = training.tqdm, []
+        real_bar, bars = training.progress_bar, []
 
         def crashing_bar(batches, **kwargs):
             bars.append(1)
-            bar = real_tqdm(batches, **kwargs)
+            bar = real_bar(batches, **kwargs)
             if len(bars) != epoch:
                 return bar
 
@@ -63,7 +63,7 @@ def crash_in_epoch(monkeypatch: pytest.MonkeyPatch):
                 def __iter__(self):
                     for i, batch in enumerate(bar):
                         if i == 1:
-                            monkeypatch.setattr(training, "tqdm", real_tqdm)
+                            monkeypatch.setattr(training, "progress_bar", real_bar)
                             raise _Interrupted
                         yield batch
 
@@ -72,7 +72,7 @@ def crash_in_epoch(monkeypatch: pytest.MonkeyPatch):
 
             return Crashing()
 
-        monkeypatch.setattr(training, "tqdm", crashing_bar)
+        monkeypatch.setattr(training, "progress_bar", crashing_bar)
         return _Interrupted
 
     return arm
