@@ -19,7 +19,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[teacher,dev]"  # teacher: papermill, nbgrader, JupyterLab, the cross-checks; dev: pytest, ruff
 	touch $@
 
 course: setup

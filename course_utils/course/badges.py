@@ -5,11 +5,18 @@ The address is ``[project.urls] Repository`` in ``pyproject.toml``. A fork chang
     python -m course_utils.course.badges          # rewrite every notebook's badges and Colab install cell
 
 ``tests/unit/test_badges.py`` checks that every notebook carries exactly what :func:`badges` and
-:func:`colab_install` build, so the links never point at another repository than the package's.
+:func:`colab_source` build, so the links never point at another repository than the package's.
+
+The Colab install cell (:func:`colab_source`) installs the course package with ``--no-deps``, then only those of
+its base dependencies that the runtime lacks (plus, in a notebook that imports a cross-check library, that
+extra's), with a constraints file that holds torch, torchvision, torchaudio, their CUDA libraries and NumPy at
+the versions Colab ships: nothing it installs can replace Colab's torch. It prints what it installed, and each
+package Colab has at a version older than the course's floor (kept as it is).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import tomllib
@@ -22,6 +29,8 @@ from .. import config
 
 BADGES = re.compile(r"\[!\[Open in Colab\].*\n\[!\[Binder\][^\n]*")
 COLAB_INSTALL = re.compile(r'"git\+https://github\.com/[^"]+"')
+COLAB_MARKER = '"google.colab" in sys.modules'
+DISTRIBUTION = "efficient-ai-course"
 
 
 def repository(pyproject: Path | None = None) -> str:
@@ -47,9 +56,80 @@ def colab_install(repo: str) -> str:
     return f'"git+https://github.com/{repo}"'
 
 
+def _pyproject(pyproject: Path | None = None) -> dict:
+    return tomllib.loads(Path(pyproject or (config.repo_root() or Path.cwd()) / "pyproject.toml").read_text())
+
+
+def _import_name(requirement: str) -> str:
+    """The module a requirement's distribution is imported as, by the usual convention (``torch-pruning`` → ``torch_pruning``)."""
+    return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].strip().lower().replace("-", "_")
+
+
+def notebook_extras(nb: nbformat.NotebookNode, pyproject: Path | None = None) -> list[str]:
+    """The ``[crosscheck]`` extra when the notebook imports one of its libraries (notebook 12: peft), else none.
+
+    On Colab such a notebook installs that library too, so its cross-check runs rather than being skipped.
+    """
+    extra = _pyproject(pyproject)["project"].get("optional-dependencies", {}).get("crosscheck", [])
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    modules = {_import_name(r) for r in extra}
+    imported = any(re.search(rf"^\s*(?:import|from)\s+{re.escape(m)}\b", code, re.M) for m in modules)
+    return ["crosscheck"] if imported else []
+
+
+def colab_source(repo: str, extras: list[str] | tuple[str, ...] = ()) -> str:
+    """The whole Colab install cell: the course package without its dependencies, then only what Colab lacks.
+
+    ``extras``: optional-dependency groups whose packages this notebook also needs (``["crosscheck"]``).
+    """
+    return f'''# On Colab only: install the course's helper package and those of its libraries Colab lacks, nothing else.
+# Colab's own packages stay as they are (torch is never reinstalled). Elsewhere this cell does nothing.
+import subprocess
+import sys
+
+if {COLAB_MARKER}:
+    import importlib
+    import re
+    import tempfile
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    def versions() -> dict[str, str]:
+        return {{re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in metadata.distributions()
+                if d.metadata["Name"]}}
+
+    def pip(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], check=True)
+
+    before = versions()
+    pip("--no-deps", {colab_install(repo)})
+    importlib.invalidate_caches()
+    extras = {json.dumps(list(extras))}
+    needed = [Requirement(line) for line in metadata.requires("{DISTRIBUTION}")]
+    needed = [r for r in needed if r.marker is None or any(r.marker.evaluate({{"extra": e}}) for e in ["", *extras])]
+    missing = [str(r).split(";")[0] for r in needed if re.sub(r"[-_.]+", "-", r.name).lower() not in before]
+    held = [f"{{n}}=={{v}}" for n, v in before.items() if n in ("torch", "torchvision", "torchaudio", "numpy", "triton")
+            or n.startswith("nvidia-")]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\\n".join(held) + "\\n")
+    if missing:
+        pip("--constraint", constraints.name, *missing)
+    importlib.invalidate_caches()
+    after = versions()
+    print("installed:", ", ".join(f"{{n}} {{v}}" for n, v in sorted(after.items()) if n not in before) or "nothing")
+    for n, v in sorted(after.items()):
+        if n in before and before[n] != v:
+            print(f"moved: {{n}} {{before[n]}} → {{v}} (a library installed above needed it)")
+    for r in needed:
+        name = re.sub(r"[-_.]+", "-", r.name).lower()
+        if name in before and not r.specifier.contains(before[name], prereleases=True):
+            print(f"kept Colab's {{name}} {{before[name]}}; the course was run with {{r}}")'''
+
+
 def colab_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
     """The notebook's Colab install cell (the code cell that checks ``google.colab``), or None."""
-    return next((c for c in nb.cells if c.cell_type == "code" and '"google.colab" in sys.modules' in c.source), None)
+    return next((c for c in nb.cells if c.cell_type == "code" and COLAB_MARKER in c.source), None)
 
 
 def rewrite(path: Path, repo: str) -> bool:
@@ -60,7 +140,7 @@ def rewrite(path: Path, repo: str) -> bool:
         raise ValueError(f"{path.name}: expected badge lines in the first cell and a Colab install cell")
     before = (header.source, cell.source)
     header.source = BADGES.sub(lambda _: badges(path.name, repo), header.source, count=1)
-    cell.source = COLAB_INSTALL.sub(lambda _: colab_install(repo), cell.source, count=1)
+    cell.source = colab_source(repo, notebook_extras(nb))
     if (header.source, cell.source) == before:
         return False
     nbformat.write(nb, path)
