@@ -121,3 +121,25 @@ def plan(shape: TransformerShape, strategy: str, world_size: int, *, microbatche
 def compare(shape: TransformerShape, world_size: int, *, microbatches: int = 1) -> list[PerRank]:
     """:func:`plan` for every strategy at the same world size (one row each)."""
     return [plan(shape, s, world_size, microbatches=microbatches) for s in STRATEGIES]
+
+
+def markdown_table(plans: list[PerRank] | tuple[PerRank, ...], *, unit: float = 1e9, unit_name: str = "GB") -> str:
+    """One Markdown table of per-rank memory and traffic, one row per plan (all at the same world size).
+
+    Notebooks 06 and 07 show it for the same 7.5 B-parameter model: ``markdown_table(compare(shape, 8))``.
+    The total per rank is in bold: it is what has to fit the device.
+    """
+    plans = list(plans)
+    if not plans:
+        raise ValueError("markdown_table needs at least one plan")
+    worlds = {p.world_size for p in plans}
+    if len(worlds) != 1:
+        raise ValueError(f"the plans are for different world sizes {sorted(worlds)}: one table compares one size")
+    lines = [f"| strategy ({worlds.pop()} ranks) | parameters | gradients | Adam states | activations | "
+             "**total per rank** | sent per step |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for p in plans:
+        r = p.as_row(unit)
+        lines.append(f"| {r['strategy']} | {r['parameters']:.1f} {unit_name} | {r['gradients']:.1f} {unit_name} | "
+                     f"{r['optimizer']:.1f} {unit_name} | {r['activations']:.1f} {unit_name} | "
+                     f"**{r['total']:.1f} {unit_name}** | {r['sent per step']:.2f} {unit_name} |")  # fmt: skip
+    return "\n".join(lines)

@@ -44,3 +44,21 @@ def test_bad_inputs_are_refused():
         pp.plan(GPT, "pipeline", 2, microbatches=0)
     with pytest.raises(ValueError, match="layers"):
         pp.TransformerShape(params=1e6, layers=0, hidden=8, heads=1, seq_len=4, micro_batch=1)
+
+
+def test_markdown_table_has_one_row_per_plan_with_its_figures():
+    table = pp.markdown_table(pp.compare(GPT, 8, microbatches=8)).splitlines()
+    assert table[0].startswith("| strategy (8 ranks) |") and len(table) == 2 + len(pp.STRATEGIES)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table[2:]}
+    assert list(rows) == list(pp.STRATEGIES)
+    ddp = pp.plan(GPT, "ddp", 8, microbatches=8)
+    assert f"**{ddp.total / 1e9:.1f} GB**" in rows["ddp"] and f"{ddp.communication / 1e9:.2f} GB |" in rows["ddp"]
+    assert "| 15.0 GB | 15.0 GB | 90.0 GB |" in rows["ddp"]  # 2 + 2 + 12 bytes per parameter, replicated
+    assert pp.markdown_table([pp.plan(GPT, "fsdp", 2)], unit=2**30, unit_name="GiB").count("GiB") == 6
+
+
+def test_markdown_table_refuses_mixed_world_sizes_and_no_plans():
+    with pytest.raises(ValueError, match="different world sizes"):
+        pp.markdown_table([pp.plan(GPT, "ddp", 2), pp.plan(GPT, "ddp", 4)])
+    with pytest.raises(ValueError, match="at least one"):
+        pp.markdown_table([])
