@@ -89,3 +89,64 @@ def test_notebook_quotes_no_run_time_and_hard_codes_no_claim(path):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     literal = re.findall(r"require\(\s*[^,]+,\s*(?:True|False)\s*[,)]", code)
     assert not literal, f"{path.name}: a claim hard-coded to a literal: {literal}"
+
+
+def _code(nb) -> str:
+    """The notebook's code cells as one Python module (IPython magics and shell lines blanked)."""
+    cells = [c.source for c in nb.cells if c.cell_type == "code"]
+    return "\n".join(re.sub(r"(?m)^\s*[%!].*$", "", source) for source in cells)
+
+
+def _asserted_claims_without_catches(code: str) -> list[str]:
+    """Every ``claims.require(...)`` and ``claims.record(...)`` with a bound (or ``**bound``) that names no ``catches``."""
+    import ast
+
+    missing = []
+    for node in ast.walk(ast.parse(code)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in {"record", "require"}
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "claims"):  # fmt: skip
+            continue
+        keywords = {k.arg: k.value for k in node.keywords}
+        bounded = node.func.attr == "require" or None in keywords or any(  # None: a **bound dict
+            k in keywords and not (isinstance(keywords[k], ast.Constant) and keywords[k].value is None)
+            for k in ("at_least", "at_most")
+        )
+        catches = keywords.get("catches")
+        named = catches is not None and not (isinstance(catches, ast.Constant) and not catches.value)
+        if bounded and not named:
+            missing.append(f"line {node.lineno}: {ast.unparse(node.args[0]) if node.args else '?'}")
+    return missing
+
+
+def test_the_catches_scan_finds_an_asserted_claim_without_its_mistake():
+    code = ('claims.record("a", x, "x", at_least=1.0)\nclaims.record("b", x, "x")\nclaims.require("c", ok)\n'
+            'claims.record("d", x, at_most=2.0 if QUICK else None, catches="summed, not averaged")\n'
+            'claims.record("e", x, at_most=None)\nclaims.require("f", ok, catches="")\n'
+            'claims.record("g", x, **bound)')  # fmt: skip
+    assert [m.split(": ", 1)[1] for m in _asserted_claims_without_catches(code)] == ["'a'", "'c'", "'f'", "'g'"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_asserted_claim_names_the_mistake_it_catches(path):
+    """A claim with a bound says which plausible mistake it catches; one that catches none is a figure (no bound)."""
+    missing = _asserted_claims_without_catches(_code(nbformat.read(path, as_version=4)))
+    assert not missing, f"{path.name}: asserted claims without catches= (see ../shared/COURSE_STYLE.md): {missing}"
+
+
+# "issue 12", "issues #4", "(#6)": the course's own tracker; "pytorch/pytorch#153892" names its repository: allowed
+ISSUE_NUMBER = re.compile(r"\bissues?\s*#?\s*\d+|(?<![\w/])#\d+\b", re.IGNORECASE)
+
+
+def test_the_issue_number_scan():
+    texts = ("course goal, issue #4", "issue 12: DDP", "issue 15", "(issue 13)", "Han et al. 2015, Table 1", "see #7",
+             "course goal: 1 pp", "(pytorch/pytorch#153892)", "# 1 comment")
+    found = [t for t in texts if ISSUE_NUMBER.search(t)]
+    assert found == ["course goal, issue #4", "issue 12: DDP", "issue 15", "(issue 13)", "see #7"]
+
+
+@pytest.mark.parametrize("path", [*NOTEBOOKS, REPO / "course_utils" / "course" / "report.py"], ids=lambda p: p.name)
+def test_sources_name_no_issue_number(path):
+    """A reader cannot look up the course's tracker: cite the paper (author, year, table) or write 'course goal: why'."""
+    text = path.read_text()
+    hits = sorted({m.group(0) for m in ISSUE_NUMBER.finditer(text)})
+    assert not hits, f"{path.name} names issue numbers {hits}: cite the paper or write 'course goal: <reason>'"
