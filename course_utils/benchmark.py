@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .measure import LatencyComparison, LatencyStats
+from .measure import LatencyComparison, LatencyStats, _sync
 
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 """glibc tunables equivalent to ``measure.stabilise_allocator()``, set before a process starts."""
@@ -34,14 +34,11 @@ PHASE_PREFIX = "PHASE_MS "
 
 
 def synchronize(device: torch.device | str | None) -> None:
-    """Wait until the work queued on a CUDA or MPS ``device`` has finished (nothing for the CPU or ``None``)."""
-    if device is None:
-        return
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
+    """Wait until the work queued on a CUDA or MPS ``device`` has finished (nothing for the CPU).
+
+    ``None``: CUDA where this process has used it (as :mod:`course_utils.measure`'s timers do).
+    """
+    _sync(device)
 
 
 def _check_counts(warmup: int, repeats: int) -> None:

@@ -98,10 +98,20 @@ def file_bytes(path: Path | str) -> int:
     return path.stat().st_size
 
 
-def _sync(device: torch.device | None) -> None:
-    if device is not None and device.type == "cuda":
+def _sync(device: torch.device | str | None) -> None:
+    """Wait for the work queued on ``device`` (a CUDA or MPS device, as a ``torch.device`` or a string).
+
+    ``None`` (the caller named no device): wait for CUDA if this process has used it, so a timer that was not
+    told the device still counts the kernels it queued. The CPU needs no waiting.
+    """
+    if device is None:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        return
+    device = torch.device(device)
+    if device.type == "cuda":
         torch.cuda.synchronize(device)
-    elif device is not None and device.type == "mps":
+    elif device.type == "mps":
         torch.mps.synchronize()
 
 
@@ -126,8 +136,8 @@ def _check_counts(warmup: int, repeats: int) -> None:
 
 
 def time_fn(fn: Callable[[], object], *, warmup: int = 5, repeats: int = 30,
-            device: torch.device | None = None) -> LatencyStats:  # fmt: skip
-    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times timed (GPU-synchronised)."""
+            device: torch.device | str | None = None) -> LatencyStats:  # fmt: skip
+    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times timed (synchronised on ``device``)."""
     return compare_latency({"fn": fn}, warmup=warmup, repeats=repeats, device=device).stats["fn"]
 
 
@@ -161,12 +171,14 @@ def compare_latency(
     *,
     warmup: int = 5,
     repeats: int = 30,
-    device: torch.device | None = None,
+    device: torch.device | str | None = None,
 ) -> LatencyComparison:
     """Time several zero-argument callables interleaved (A B C, then C B A, ...) in one run.
 
     Interleaving exposes every variant to the same machine state (turbo, other processes), so the
-    ratio of medians is fair even when absolute times drift.
+    ratio of medians is fair even when absolute times drift. Pass the ``device`` the callables run on: a
+    GPU is synchronised before and after each timed call, so its queued kernels are counted (``None``
+    synchronises CUDA only where this process has used it).
     """
     _check_counts(warmup, repeats)
     if not variants:
