@@ -106,13 +106,16 @@ def run_cells(nb: nbformat.NotebookNode, *, cwd: Path, cell_timeout_s: int, env:
 
 def run_notebook(path: Path, *, quick: bool, seed: int = 0, output_dir: Path, cell_timeout_s: int = 600,
                  threads: int | None = None, probes: Sequence[Sequence[str]] = (),
-                 before_probes: Callable[[], None] | None = None) -> Execution:  # fmt: skip
-    """Run the notebook at ``path`` with ``QUICK``/``SEED`` injected; its claims and executed copy land in ``output_dir``."""
+                 before_probes: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> Execution:  # fmt: skip
+    """Run the notebook at ``path`` with ``QUICK``/``SEED`` injected; its claims and executed copy land in ``output_dir``.
+
+    The kernel runs in the notebook's folder; ``env`` adds environment variables for it (e.g. grading's sandbox paths).
+    """
     path, output_dir = Path(path), Path(output_dir)
     config.anchor_relative_paths()  # the kernel runs in the notebook's folder, not where the command started
     output_dir.mkdir(parents=True, exist_ok=True)
     nb = parameterize(path, {"QUICK": quick, "SEED": seed})
-    env = {config.OUTPUT_DIR_ENV: str(output_dir.resolve())}
+    env = {**(env or {}), config.OUTPUT_DIR_ENV: str(output_dir.resolve())}
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     execution = run_cells(nb, cwd=path.parent, cell_timeout_s=cell_timeout_s, env=env, probes=probes,
