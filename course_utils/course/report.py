@@ -87,11 +87,33 @@ def _targets(docs: dict[str, dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def write_report(executed_dir: Path, report_path: Path, compare_with: Path | None = None) -> Path:
+def machine() -> dict[str, Any]:
+    """Where and when the report was written: CPU, its kernels and features, cores, torch, date."""
+    import datetime as dt
+    import platform
+
+    import torch
+
+    from .. import cores, hardware
+
+    return {**hardware.cpu_summary(), "physical_cores": cores.physical_cores(), "torch": torch.__version__,
+            "python": platform.python_version(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
+
+
+def _total_line(total: float, budget: float | None) -> str:
+    if budget is None:
+        return f"Total time: {total:.0f} s, baselines step included."
+    verdict = "within" if total <= budget else "**OVER**"
+    return f"Total time: {total:.0f} s of the course's {budget:.0f} s budget ({verdict}), baselines step included."
+
+
+def write_report(executed_dir: Path, report_path: Path, compare_with: Path | None = None,
+                 course_budget_s: float | None = None) -> Path:  # fmt: skip
     """Write ``report_path`` (Markdown) and beside it ``.html`` and ``.json`` from ``executed_dir``'s claims and runs.
 
     The HTML page is self-contained (figures embedded); the JSON holds every figure for a later
     ``compare_with``: the results JSON of an earlier run, whose moved figures get their own section.
+    ``course_budget_s``: the whole run's time budget (full mode), shown met or missed beside the total.
     """
     executed_dir, report_path = Path(executed_dir), Path(report_path)
     runs = load_runs(executed_dir)
@@ -106,10 +128,13 @@ def write_report(executed_dir: Path, report_path: Path, compare_with: Path | Non
     failed = [n for n, r in runs.items() if r["status"] != "ok"]
     header = ["# Efficient AI Course: measured results", "",
               "Every figure below was measured by the notebooks on this machine in this run.",
-              f"Total time: {total:.0f} s, baselines step included." if runs else "",
+              _total_line(total, course_budget_s) if runs else "",
+              "Machine: {cpu}, kernels {cpu_capability}, {physical_cores} physical cores, torch {torch}, {date}.".format(
+                  **(where := machine())),
               f"**{len(failed)} step(s) failed: {', '.join(failed)}.**" if failed else "", ""]  # fmt: skip
     sections = [notebook_section(n, docs.get(n), runs.get(n), prefix) for n in names if n != "baselines"]
-    data = report_page.figures(runs, docs)
+    data = {**report_page.figures(runs, docs), "machine": where, "total_s": round(total, 1),
+            "course_budget_s": course_budget_s}  # fmt: skip
     comparison = []
     if compare_with is not None:
         earlier = json.loads(Path(compare_with).read_text())

@@ -1,7 +1,7 @@
 """Execute the course: train the baselines, run every notebook with papermill, write the results report.
 
     python -m course_utils.course.runner                  # quick mode → build/executed/quick, build/report-quick.md
-    python -m course_utils.course.runner --full           # full mode (what a student runs; about an hour on 2 cores)
+    python -m course_utils.course.runner --full           # full mode (what a learner's Run All gives; budget: 2 h on 2 cores)
     python -m course_utils.course.runner --only 00 01     # some notebooks (no baselines step: each trains what it needs)
     python -m course_utils.course.runner --seeds 0 1 2 --threads 1 2   # every quick claim over seeds and threads
     python -m course_utils.course.runner --compare old.json   # also list the figures that moved since an earlier run
@@ -11,8 +11,9 @@ The report is written as Markdown, as one self-contained HTML page and as JSON (
 The first step trains (or loads) the shared baselines with a progress bar, so that no notebook's time hides
 a training run; its time counts in the report's total. A notebook that fails does not stop the others: the
 report marks it with its cell and error line, and the command exits non-zero at the end. Each cell has a
-timeout, so a hung cell cannot stall a run for hours. Quick mode has a time budget per notebook
-(:data:`QUICK_BUDGET_S`); the runner measures and reports it, it does not fail on it.
+timeout, so a hung cell cannot stall a run for hours. Each mode has a time budget per notebook
+(:data:`QUICK_BUDGET_S`, :data:`FULL_BUDGET_S`) and full mode one for the whole course
+(:data:`FULL_COURSE_BUDGET_S`); the runner measures and reports them, it does not fail on them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from ..atomic import write_bytes_atomic
 from .report import RUNS_FILE, load_runs, write_report
 
 QUICK_BUDGET_S = 90  # the course's promise per notebook in quick mode, on 2 slow CPU cores
+FULL_BUDGET_S = 20 * 60  # ... per notebook in full mode (what a learner's Run All gives), after the baselines step
+FULL_COURSE_BUDGET_S = 2 * 3600  # ... for the whole full-mode course, baselines step included
 CELL_TIMEOUT_S = {"quick": 600, "full": 6 * 3600}  # generous guards against a hung cell, not budgets
 
 
@@ -148,7 +151,7 @@ def run_course(*, quick: bool, output_dir: Path, report_path: Path, only: list[s
         raise FileNotFoundError(f"--compare {compare_with}: no such results file (a report-<mode>.json of an earlier run)")
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(output_dir)
-    budget = QUICK_BUDGET_S if quick else None
+    budget = QUICK_BUDGET_S if quick else FULL_BUDGET_S
     mode = "quick" if quick else "full"
     if threads is not None:
         import torch
@@ -172,10 +175,12 @@ def run_course(*, quick: bool, output_dir: Path, report_path: Path, only: list[s
         print(f"  {'done' if run.ok else 'FAILED'} in {run.seconds:.1f} s{verdict} → {run.executed}", flush=True)
         if not run.ok:
             print(f"  cell {run.error['cell']}: {run.error['ename']}: {run.error['evalue']}", flush=True)
-    report = write_report(output_dir, report_path, compare_with=compare_with)
+    course_budget = None if quick or only else FULL_COURSE_BUDGET_S
+    report = write_report(output_dir, report_path, compare_with=compare_with, course_budget_s=course_budget)
     failed = [name for name, r in runs.items() if r["status"] != "ok"]
     total = sum(r["seconds"] for r in runs.values())
-    print(f"Report: {report} and {report.with_suffix('.html')}  (total {total:.0f} s, baselines step included)")
+    verdict = "" if course_budget is None else f", {'within' if total <= course_budget else 'OVER'} the {course_budget} s budget"
+    print(f"Report: {report} and {report.with_suffix('.html')}  (total {total:.0f} s, baselines step included{verdict})")
     if failed:
         print(f"FAILED: {', '.join(failed)} (see the report)")
     return not failed

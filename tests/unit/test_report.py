@@ -43,3 +43,22 @@ def test_report_lists_claims_targets_times_and_failures(tmp_path):
 def test_report_needs_claims(tmp_path):
     with pytest.raises(FileNotFoundError, match="execute the notebooks"):
         report.write_report(tmp_path, tmp_path / "report.md")
+
+
+def test_full_mode_report_shows_the_course_budget_and_the_machine(tmp_path):
+    executed = tmp_path / "executed"
+    _demo(executed)
+    runs = {"baselines": {"seconds": 5000.0, "status": "ok", "error": None, "budget_s": None},
+            "00_demo": {"seconds": 1300.0, "status": "ok", "error": None, "budget_s": 1200},
+            "01_next": {"seconds": 1000.0, "status": "ok", "error": None, "budget_s": 1200}}  # fmt: skip
+    (executed / report.RUNS_FILE).write_text(json.dumps(runs))
+    path = report.write_report(executed, tmp_path / "report-full.md", course_budget_s=7200)
+    text = path.read_text()
+    assert "Total time: 7300 s of the course's 7200 s budget (**OVER**)" in text
+    assert "1300 s of 1200 s (**OVER**)" in text and "1000 s of 1200 s (within)" in text
+    data = json.loads(path.with_suffix(".json").read_text())
+    assert data["total_s"] == 7300 and data["course_budget_s"] == 7200
+    assert {"cpu", "cpu_capability", "features", "physical_cores", "torch", "date"} <= set(data["machine"])
+    runs["00_demo"]["seconds"] = 1100.0
+    (executed / report.RUNS_FILE).write_text(json.dumps(runs))
+    assert "of the course's 7200 s budget (within)" in report.write_report(executed, path, course_budget_s=7200).read_text()
