@@ -8,6 +8,6 @@ The notebook-specific helpers (``pruning``, ``sparse``, ``weight_sharing``, ``qu
 
 from . import atomic, baselines, checkpoints, claims, config, cores, data, hardware, measure, models, plots, stats, training
 
-__all__ = ["atomic", "baselines", "checkpoints", "claims", "config", "cores", "data", "hardware", "measure", "models", "plots", "stats",
-           "training"]
+__all__ = ["atomic", "baselines", "checkpoints", "claims", "config", "cores", "data", "hardware", "measure", "models",
+           "plots", "stats", "training"]
 __version__ = "0.1.0"

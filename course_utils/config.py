@@ -8,6 +8,8 @@ Environment variables (all optional):
 - ``COURSE_OUTPUT_DIR``: where notebooks write claims and figures (default: ``<repo>/build/executed``).
 - ``COURSE_QUICK``: ``1``/``0``; quick mode when a notebook's ``QUICK`` parameter is left at ``None``.
 - ``COURSE_DEVICE``: force ``cpu``, ``cuda`` or ``mps``.
+- ``COURSE_PAPER_SCALE``: ``1`` trains full-mode baselines with their paper's recipe (hours on a CPU; the cost is
+  printed before training starts) instead of the course's shorter full-mode recipe.
 
 A relative folder in the first three means the directory the command was started from (``make``, the runner,
 the grader, pytest): :func:`anchor_relative_paths` makes it absolute there, once, so that kernels (which run in
@@ -30,6 +32,7 @@ DATA_DIR_ENV = "COURSE_DATA_DIR"
 OUTPUT_DIR_ENV = "COURSE_OUTPUT_DIR"
 QUICK_ENV = "COURSE_QUICK"
 DEVICE_ENV = "COURSE_DEVICE"
+PAPER_SCALE_ENV = "COURSE_PAPER_SCALE"
 
 PATH_ENVS = (DATASETS_ENV, DATA_DIR_ENV, OUTPUT_DIR_ENV)
 
@@ -93,8 +96,9 @@ def datasets_mirror() -> Path | None:
     path = Path(value).expanduser().resolve()
     if not path.is_dir():
         relative = "" if Path(value).expanduser().is_absolute() else (
-            f" A relative path is read from the current folder, {Path.cwd()}: the course's commands make it absolute "
-            f"where they start, but a kernel started some other way runs in its notebook's folder, so use an absolute path.")  # fmt: skip
+            f" A relative path is read from the current folder, {Path.cwd()}: the course's commands make it "
+            f"absolute where they start, but a kernel started some other way runs in its notebook's folder, "
+            f"so use an absolute path.")  # fmt: skip
         raise FileNotFoundError(
             f"{DATASETS_ENV}={value!r} does not name a folder (resolved to {path}). "
             f"Point it at a folder holding MNIST/raw and cifar-10-batches-py, or unset it to download.{relative}"
@@ -122,6 +126,16 @@ def resolve_quick(quick: bool | None) -> bool:
     if value in _FALSE:
         return False
     raise ValueError(f"{QUICK_ENV}={value!r} is not understood; use 1 or 0")
+
+
+def paper_scale() -> bool:
+    """Whether ``COURSE_PAPER_SCALE`` asks for the papers' training recipes (never the default)."""
+    value = os.environ.get(PAPER_SCALE_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{PAPER_SCALE_ENV}={value!r} is not understood; use 1 or 0")
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
