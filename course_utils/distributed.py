@@ -7,9 +7,13 @@ each worker in a session of its own, so killing the agent's process group alone 
 memory or a port. A worker that fails surfaces as :class:`WorkerFailed` naming its rank and exit code (or the
 signal that killed it) with its last lines of output.
 
-Worker scripts call :func:`init_worker` (backend from the device: nccl on GPUs, gloo on CPU; one thread per
-rank) and :func:`write_json` to hand figures back; the notebook reads them with :func:`read_json` and records
-them as claims.
+Where the workers run is decided once, by :func:`worker_devices`: one CUDA GPU per worker (nccl) when the machine
+has a GPU for every worker it starts, otherwise every worker on the CPU (gloo), said in the output. A one-GPU
+machine (Colab, a laptop) therefore runs a 2-process lesson on its CPU instead of failing on ``cuda:1``.
+
+Worker scripts call :func:`init_worker` (joins the group on the device chosen above; one thread per rank),
+:func:`write_json` to hand figures back, and :func:`close_worker` at the end; the notebook reads the figures with
+:func:`read_json` and records them as claims.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 from .atomic import write_bytes_atomic
 
 HOST = "127.0.0.1"
+WORKER_DEVICE_ENV = "COURSE_WORKER_DEVICE"  # "cuda" or "cpu": set by launch() for every worker it starts
 _ROOT_CAUSE = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
 _RANK_PREFIX = re.compile(r"^\[(?:default(\d+)|rank(\d+))\]:")
 _AGENT_REPORT = re.compile(r"^[EWI]\d{4} |failed \(exitcode|ChildFailedError")
@@ -58,12 +63,57 @@ class LaunchTimeout(LaunchError, TimeoutError):
 
 @dataclass
 class LaunchResult:
-    """What a finished launch printed, how long it took and on which port it met."""
+    """What a finished launch printed, how long it took, on which port it met and where its workers ran."""
 
     output: list[str]
     seconds: float
     port: int
     commands: list[list[str]] = field(default_factory=list)
+    workers: WorkerDevices | None = None
+
+
+@dataclass(frozen=True)
+class WorkerDevices:
+    """Where the workers of one machine run: ``kind`` is "cuda" (one GPU each, nccl) or "cpu" (gloo); ``note`` says why."""
+
+    kind: str
+    processes: int
+    gpus: int
+    note: str
+
+    @property
+    def fallback(self) -> bool:
+        """True when GPUs exist but too few for one per worker, so the workers run on the CPU instead."""
+        return self.kind == "cpu" and self.gpus > 0
+
+
+def worker_devices(processes: int, gpus: int | None = None) -> WorkerDevices:
+    """Where ``processes`` workers on this machine run: one CUDA GPU each if there are that many GPUs, else the CPU.
+
+    ``gpus`` defaults to the CUDA GPUs visible here. Two processes on one GPU would need both to share ``cuda:0``
+    (nccl refuses two ranks on one device) and ``cuda:1`` does not exist, so with fewer GPUs than processes every
+    worker runs on the CPU with gloo: the same lesson, CPU times.
+    """
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a positive int, got {processes!r}")
+    if gpus is None:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus >= processes:
+        return WorkerDevices("cuda", processes, gpus, f"{processes} worker processes, one CUDA GPU each (nccl)")
+    if gpus == 0:
+        return WorkerDevices("cpu", processes, 0, f"{processes} worker processes on the CPU (gloo): no CUDA GPU here")
+    note = (f"{processes} worker processes but only {gpus} CUDA GPU{'s' if gpus > 1 else ''}: one GPU per process is "
+            f"impossible, so all {processes} run on the CPU with gloo (same lesson, CPU times)")  # fmt: skip
+    return WorkerDevices("cpu", processes, gpus, note)
+
+
+def _gpu_slices(nnodes: int, nproc_per_node: int, gpus: int) -> list[str]:
+    """CUDA_VISIBLE_DEVICES per simulated node: node i sees its own GPUs, so its local rank 0 is not node 0's GPU."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [i.strip() for i in visible.split(",") if i.strip()] if visible else [str(i) for i in range(gpus)]
+    return [",".join(ids[node * nproc_per_node:(node + 1) * nproc_per_node]) for node in range(nnodes)]
 
 
 def free_port(host: str = HOST) -> int:
@@ -181,9 +231,12 @@ def _failure(output: list[str], returncodes: list[int | None]) -> WorkerFailed:
 
 def launch(script: str | Path, args: list[str] | tuple[str, ...] = (), *, nproc_per_node: int = 2, nnodes: int = 1,
            max_restarts: int = 0, timeout_s: float = 120.0, threads_per_worker: int = 1, echo: bool = True,
-           env: dict[str, str] | None = None, cwd: str | Path | None = None) -> LaunchResult:  # fmt: skip
+           env: dict[str, str] | None = None, cwd: str | Path | None = None,
+           gpus: int | None = None) -> LaunchResult:  # fmt: skip
     """Run ``script`` under torchrun (``nnodes`` agents on this machine, ``nproc_per_node`` workers each).
 
+    The workers run on one CUDA GPU each when this machine has ``nnodes × nproc_per_node`` of them, else all on the
+    CPU (:func:`worker_devices`; ``gpus`` overrides the count); the first line printed says which and why.
     Streams the workers' output (prefixed ``[node i]`` when ``nnodes > 1``), raises :class:`LaunchTimeout` past
     ``timeout_s`` and :class:`WorkerFailed` when a worker fails for good, and in every case (KeyboardInterrupt
     included) leaves no process alive and the rendezvous port free.
@@ -193,11 +246,18 @@ def launch(script: str | Path, args: list[str] | tuple[str, ...] = (), *, nproc_
         raise FileNotFoundError(f"no worker script at {script.resolve()}")
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+    workers = worker_devices(nnodes * nproc_per_node, gpus)
+    if echo:
+        print(f"launch: {workers.note}", flush=True)
     port = free_port()
     # TORCH_DISABLE_SHARE_RDZV_TCP_STORE: restarted gloo workers hang in init_process_group on the store they share
     # with the rendezvous (pytorch/pytorch#135712); a store of their own makes --max-restarts work.
     child_env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_worker), "PYTHONUNBUFFERED": "1",
-                 "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", **(env or {})}  # fmt: skip
+                 "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", WORKER_DEVICE_ENV: workers.kind, **(env or {})}  # fmt: skip
+    node_envs = [child_env] * nnodes
+    if workers.kind == "cuda" and nnodes > 1:  # simulated nodes on one machine: each its own GPUs
+        node_envs = [{**child_env, "CUDA_VISIBLE_DEVICES": ids}
+                     for ids in _gpu_slices(nnodes, nproc_per_node, workers.gpus)]  # fmt: skip
     commands = [torchrun_command(script, args, nproc_per_node=nproc_per_node, nnodes=nnodes, node_rank=i,
                                  endpoint=f"{HOST}:{port}", max_restarts=max_restarts, run_id=f"course{port}")
                 for i in range(nnodes)]  # fmt: skip
@@ -209,8 +269,8 @@ def launch(script: str | Path, args: list[str] | tuple[str, ...] = (), *, nproc_
     partial = [b""] * nnodes
     try:
         for node, command in enumerate(commands):
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env, cwd=cwd,
-                                    start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=node_envs[node],
+                                    cwd=cwd, start_new_session=True)  # fmt: skip
             procs.append(proc)
             selector.register(proc.stdout, selectors.EVENT_READ, node)
         last_scan, agents_gone = 0.0, None
@@ -239,7 +299,7 @@ def launch(script: str | Path, args: list[str] | tuple[str, ...] = (), *, nproc_
         returncodes = [proc.wait() for proc in procs]
         if any(returncodes):
             raise _failure(output, returncodes)
-        return LaunchResult(output, time.monotonic() - start, port, commands)
+        return LaunchResult(output, time.monotonic() - start, port, commands, workers)
     finally:
         selector.close()
         stop_processes(procs, known)
@@ -276,7 +336,12 @@ def whole_lines(stream: Any) -> None:
 
 
 def init_worker(threads: int = 1) -> WorkerInfo:
-    """Join the process group torchrun prepared: nccl with one GPU per rank where CUDA exists, else gloo on CPU."""
+    """Join the process group torchrun prepared: nccl on ``cuda:LOCAL_RANK``, or gloo on the CPU.
+
+    The device kind comes from :func:`launch` (``COURSE_WORKER_DEVICE``); a script started with torchrun by hand
+    decides the same way itself, from this machine's GPUs and ``LOCAL_WORLD_SIZE``, and says so on local rank 0
+    when it falls back to the CPU.
+    """
     import torch
     import torch.distributed as dist
 
@@ -285,7 +350,17 @@ def init_worker(threads: int = 1) -> WorkerInfo:
     whole_lines(sys.stdout)
     torch.set_num_threads(threads)  # 2 ranks on 2 cores: one thread each, or they fight over the cores
     local_rank = int(os.environ["LOCAL_RANK"])
-    if torch.cuda.is_available():
+    kind = os.environ.get(WORKER_DEVICE_ENV)
+    if not kind:
+        workers = worker_devices(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        kind = workers.kind
+        if workers.fallback and local_rank == 0:
+            print(f"init_worker: {workers.note}", flush=True)
+    if kind not in ("cuda", "cpu"):
+        raise ValueError(f"{WORKER_DEVICE_ENV}={kind!r}: expected 'cuda' or 'cpu'")
+    if kind == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(f"local rank {local_rank} has no GPU: {torch.cuda.device_count()} visible")
         device, backend = torch.device("cuda", local_rank), "nccl"
         torch.cuda.set_device(device)
     else:
@@ -293,6 +368,31 @@ def init_worker(threads: int = 1) -> WorkerInfo:
     if not dist.is_initialized():
         dist.init_process_group(backend)
     return WorkerInfo(dist.get_rank(), dist.get_world_size(), local_rank, device, backend)
+
+
+def close_worker() -> None:
+    """End a worker script: wait for every rank, destroy the process groups, and check they are really gone.
+
+    ``destroy_process_group()`` only drops torch's own references to the groups. If anything else still holds the
+    default group (a ``DeviceMesh`` built on it, which DTensor's sharding cache keeps for the life of the process),
+    the group and its gloo worker threads live on into interpreter shutdown. A worker thread that is still
+    releasing the tensors of the last collective then needs the GIL, cannot get it during shutdown, and the
+    process dies with SIGABRT ("terminate called without an active exception"), now and then, under load. This
+    check turns that rare abort into an error every time: build meshes on a group of their own.
+    """
+    import gc
+    import weakref
+
+    import torch.distributed as dist
+
+    default = weakref.ref(dist.group.WORLD)
+    dist.barrier()  # nobody tears down while a peer still talks to it
+    dist.destroy_process_group()
+    gc.collect()  # groups held only by reference cycles go now, while the interpreter is alive
+    if default() is not None:
+        raise RuntimeError("the default process group outlived destroy_process_group(): something still holds it "
+                           "(a DeviceMesh on the default group, cached by DTensor?), so its worker threads can abort "
+                           "the process at exit; build the mesh on a process group of its own")  # fmt: skip
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:

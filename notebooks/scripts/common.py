@@ -6,10 +6,13 @@ N processes (on one machine or many) sees exactly the same examples per step.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.distributed.device_mesh import DeviceMesh
 
 import course_utils as cu
 
@@ -28,7 +31,7 @@ def save_mnist_subset(path: Path, images: int, seed: int) -> Path:
 
 def mnist_tensors(path: Path, device: torch.device, flat: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The images saved by :func:`save_mnist_subset`, normalised (flattened for an MLP), and labels, on ``device``."""
-    data = torch.load(path)
+    data = torch.load(path, weights_only=True)  # tensors only: never unpickle code from a file
     x = (data["images"].float() / 255 - data["mean"][0]) / data["std"][0]
     return (x.flatten(1) if flat else x).to(device), data["labels"].to(device)
 
@@ -46,6 +49,25 @@ def global_batches(n: int, batch_size: int, steps: int, seed: int) -> list[torch
     generator = torch.Generator().manual_seed(seed)
     order = torch.cat([torch.randperm(n, generator=generator) for _ in range(steps * batch_size // n + 1)])
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
+
+
+def now(device: torch.device) -> float:
+    """perf_counter after the device finished its queued work (GPU kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def private_mesh(device_type: str) -> DeviceMesh:
+    """A 1-D DeviceMesh over all ranks on a process group of its own, not on the default group.
+
+    DTensor caches its sharding decisions, and with them the mesh and the mesh's process groups, for the life of
+    the process. A mesh on the default group keeps that group and its gloo worker threads alive after
+    ``destroy_process_group()``, into interpreter shutdown, where a worker thread still releasing the last
+    collective's tensors aborts the process (see ``course_utils.distributed.close_worker``). On a group of its own
+    the cache keeps only that group, idle long before the end.
+    """
+    return DeviceMesh.from_group(dist.new_group(), device_type)
 
 
 def max_difference(a: nn.Module, b: nn.Module) -> float:

@@ -16,14 +16,13 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from common import global_batches, max_difference, mlp, mnist_tensors
-from torch.distributed.device_mesh import init_device_mesh
+from common import global_batches, max_difference, mlp, mnist_tensors, now, private_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data.distributed import DistributedSampler
 from train_ddp import train
 
-from course_utils.distributed import init_worker, write_json
+from course_utils.distributed import close_worker, init_worker, write_json
 from course_utils.models import SimpleCNN
 
 
@@ -102,9 +101,9 @@ def bucket_timeline(info, x, y, bucket_cap_mb):
     for _ in range(2):  # DDP re-orders its buckets after the first backward (in the order gradients arrived)
         events.clear()
         loss = F.cross_entropy(model(x[:64]), y[:64])
-        start = time.perf_counter()
+        start = now(info.device)
         loss.backward()
-        end = time.perf_counter()
+        end = now(info.device)
     return {"buckets": len(events), "numels": [e[2] for e in events], "backward_ms": 1e3 * (end - start),
             "launch_ms": [1e3 * (e[0] - start) for e in events]}  # fmt: skip
 
@@ -115,10 +114,10 @@ def communication_share(info, x, y, steps):
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     plain_step(model, opt, x[:64], y[:64])  # warm-up
     with torch.profiler.profile() as prof:
-        start = time.perf_counter()
+        start = now(info.device)
         for _ in range(steps):
             plain_step(model, opt, x[:64], y[:64])
-        total_us = 1e6 * (time.perf_counter() - start)
+        total_us = 1e6 * (now(info.device) - start)
     comm = [e for e in prof.key_averages() if "all_reduce" in e.key or "allreduce" in e.key]
     comm_us = max((e.cpu_time_total for e in comm), default=0.0)
     return {"share": comm_us / total_us, "events": [e.key for e in comm], "step_ms": total_us / 1e3 / steps}
@@ -131,11 +130,11 @@ def throughput(info, x, y, global_batch, steps, rounds=2):
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         plain_step(model, opt, x[idx], y[idx])  # warm-up (and DDP's first-iteration bucket rebuild)
         dist.barrier()
-        start = time.perf_counter()
+        start = now(info.device)
         for _ in range(steps):
             plain_step(model, opt, x[idx], y[idx])
         dist.barrier()
-        return steps * global_batch / (time.perf_counter() - start)
+        return steps * global_batch / (now(info.device) - start)
 
     mine = torch.arange(global_batch).chunk(info.world_size)[info.rank]
     best = {"single": 0.0, "ddp": 0.0, "no_comm": 0.0}
@@ -146,10 +145,10 @@ def throughput(info, x, y, global_batch, steps, rounds=2):
             opt = torch.optim.SGD(model.parameters(), lr=0.01)
             idx = torch.arange(global_batch)
             plain_step(model, opt, x[idx], y[idx])
-            start = time.perf_counter()
+            start = now(info.device)
             for _ in range(steps):
                 plain_step(model, opt, x[idx], y[idx])
-            best["single"] = max(best["single"], steps * global_batch / (time.perf_counter() - start))
+            best["single"] = max(best["single"], steps * global_batch / (now(info.device) - start))
         dist.barrier()
         torch.manual_seed(0)
         best["ddp"] = max(best["ddp"], run(DDP(SimpleCNN().to(info.device)), mine))
@@ -166,7 +165,7 @@ def local_bytes(tensors):
 def fsdp2(info, x, y, batches, seed):
     """FSDP2: shard each Linear and the root; compare with one process; measure per-rank bytes."""
     single, sharded = mlp(seed).to(info.device), mlp(seed).to(info.device)
-    mesh = init_device_mesh(info.device.type, (info.world_size,))
+    mesh = private_mesh(info.device.type)  # not the default group: DTensor's cache keeps the mesh until exit
     for layer in sharded:
         if isinstance(layer, torch.nn.Linear):
             fully_shard(layer, mesh=mesh)  # each Linear's parameters: dim 0 split across the ranks
@@ -230,8 +229,7 @@ def main():
         results["seconds"][name] = time.perf_counter() - start
     if info.rank == 0:
         write_json(args.out / "lessons.json", results)
-    dist.barrier()  # nobody tears down while a peer still talks to it
-    dist.destroy_process_group()
+    close_worker()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data.distributed import DistributedSampler
 
 from course_utils.atomic import write_bytes_atomic
-from course_utils.distributed import init_worker, write_json
+from course_utils.distributed import close_worker, init_worker, write_json
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -44,7 +44,7 @@ def train(info, out: Path, *, data: Path, epochs: int, seed: int, batch_size: in
     sampler = DistributedSampler(range(len(x)), shuffle=True, seed=seed)  # rank and world size from the group
     checkpoint, start_epoch = out / "checkpoint.pt", 0
     if checkpoint.is_file():  # a restarted worker: continue after the last finished epoch
-        state = torch.load(checkpoint, map_location=info.device)
+        state = torch.load(checkpoint, map_location=info.device, weights_only=True)  # tensors and numbers only
         model.module.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])  # momentum buffers too, or the run would differ
         start_epoch = state["epoch"] + 1
@@ -86,8 +86,7 @@ def main():
     info = init_worker()
     train(info, args.out, data=args.data, epochs=args.epochs, seed=args.seed, kill_rank=args.kill_rank,
           kill_epoch=args.kill_epoch)  # fmt: skip
-    dist.barrier()  # nobody tears down while a peer still talks to it
-    dist.destroy_process_group()
+    close_worker()
 
 
 if __name__ == "__main__":
