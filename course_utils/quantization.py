@@ -10,6 +10,8 @@ this module only ships and runs what it produces.
 - :func:`pt2e_artifact`: what a model converted by ``torchao.quantization.pt2e.convert_pt2e`` computes
   with: its int8 weights, per-channel scales and zero-points, fp32 biases and activation scales/zero-points.
 - :func:`predict_padded`: logits of a model compiled for one fixed batch size (pads the last batch).
+- :func:`export_for_pt2e`: ``torch.export`` as a PT2E quantizer needs it on the installed torch (strict where the
+  default export leaves the quantizer nothing to match, as on torch 2.9.1 with torchao 0.15).
 """
 
 from __future__ import annotations
@@ -146,6 +148,39 @@ def pt2e_artifact(converted: torch.nn.Module) -> dict[str, torch.Tensor]:
     tensors["activations.scale"] = torch.tensor(act_scales, dtype=torch.float32)
     tensors["activations.zero_point"] = torch.tensor(act_zero_points, dtype=torch.int32)
     return tensors
+
+
+def _quantizer_annotates(strict: bool) -> bool:
+    """Whether ``X86InductorQuantizer`` annotates a conv in a graph exported with ``strict`` on this torch."""
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+    probe = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1)).eval()
+    graph = torch.export.export(probe, (torch.zeros(1, 1, 2, 2),), strict=strict).module()
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    quantizer.annotate(graph)
+    return any("quantization_annotation" in node.meta for node in graph.graph.nodes)
+
+
+@functools.cache
+def pt2e_needs_strict_export() -> bool:
+    """True where torch.export's default (non-strict) graph gives the x86 PT2E quantizer nothing to match.
+
+    The quantizer finds convs and linears by the ``source_fn_stack`` a graph node records. Non-strict export
+    (torch.export's default) records it on torch 2.14.1 but not on 2.9.1: there torchao 0.15's quantizer
+    annotates nothing, and ``convert_pt2e`` returns the float model without a word. Strict export records it on
+    both. Checked once per process on a one-conv model.
+    """
+    return not _quantizer_annotates(strict=False)
+
+
+def export_for_pt2e(model: torch.nn.Module, args: tuple[Any, ...], *, dynamic_shapes: Any = None) -> torch.fx.GraphModule:
+    """``torch.export.export(model, args, dynamic_shapes=...).module()``, ready for ``prepare_pt2e``.
+
+    Non-strict (torch's default) where the quantizer can match that graph, strict where it cannot
+    (:func:`pt2e_needs_strict_export`), so the same notebook quantizes on every torch the course was run on.
+    """
+    strict = pt2e_needs_strict_export()
+    return torch.export.export(model, args, dynamic_shapes=dynamic_shapes, strict=strict).module()
 
 
 def predict_padded(model: Callable[[torch.Tensor], torch.Tensor], data: ImageData, batch_size: int) -> torch.Tensor:

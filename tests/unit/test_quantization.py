@@ -87,7 +87,7 @@ def test_pt2e_artifact_of_a_converted_model():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 5)).eval()
     example = torch.randn(4, 3, 8, 8)
     quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
-    prepared = prepare_pt2e(torch.export.export(model, (example,)).module(), quantizer)
+    prepared = prepare_pt2e(quantization.export_for_pt2e(model, (example,)), quantizer)  # strict where torch needs it
     prepared(example)
     tensors = quantization.pt2e_artifact(convert_pt2e(prepared))
     weights = [t for t in tensors.values() if t.dtype == torch.int8 and t.dim() >= 2]
