@@ -2,8 +2,10 @@
 #   make course   create .venv, install, execute every notebook (quick mode; FULL=1 for full mode), write the report
 #   make test     create .venv, install, run unit tests + hygiene checks + every notebook in quick mode
 #   make seeds    every quick claim over seeds 0-2 and 1/2 threads, with its worst margin (not part of CI)
-#   make student  student copies of every notebook (solutions stubbed, checks locked) → build/student/
-#   make grade NOTEBOOK=path/to/submitted.ipynb   points per exercise → build/grades/
+#   make student  student copies of every notebook (solutions stubbed, checks locked) → build/student/;
+#                 a copy that differs (a student's work?) is kept unless FORCE=1
+#   make grade NOTEBOOK=path/to/submitted.ipynb   points per exercise, against the teacher's copy → build/grades/
+#   make grade CLASS=submitted/ [ONLY="00 07"] [REGRADE=1]   a whole class → build/grades/gradebook.csv + reports
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -38,10 +40,11 @@ seeds: setup
 	$(PY) -m course_utils.course.runner --seeds 0 1 2 --threads 1 2
 
 student: setup
-	$(PY) -m course_utils.course.student
+	$(PY) -m course_utils.course.student $(if $(FORCE),--force,)
 
 grade: setup
-	$(PY) -m course_utils.course.grade $(NOTEBOOK)
+	$(PY) -m course_utils.course.grade $(if $(CLASS),--class $(CLASS),$(NOTEBOOK)) $(if $(ONLY),--only $(ONLY),) \
+	  $(if $(REGRADE),--regrade,)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
