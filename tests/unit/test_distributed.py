@@ -48,8 +48,31 @@ if mode == "chatty":  # a course worker: init_worker() makes each printed line o
     init_worker()
     for i in range(3000):
         print(f"rank {rank} line {i}", flush=True)
+if mode == "env":  # where the launcher told this worker to run
+    print(f"rank {rank} device={os.environ.get('COURSE_WORKER_DEVICE')} "
+          f"visible={os.environ.get('CUDA_VISIBLE_DEVICES', 'all')}", flush=True)
 if mode in ("hang", "kill_agent"):
     time.sleep(600)
+"""
+
+# A worker that runs notebook 07's tensor-parallel section, then leaves with close_worker(). With "default" it builds
+# the DeviceMesh on the default process group, as the script did before: DTensor's sharding cache then keeps that
+# group alive past destroy_process_group(), the state in which a gloo worker thread aborted the process at exit.
+MESH_WORKER = """
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import torch
+import model_parallel
+from torch.distributed.device_mesh import init_device_mesh
+from course_utils.distributed import close_worker, init_worker
+if sys.argv[3] == "default":
+    model_parallel.private_mesh = lambda device_type: init_device_mesh(device_type, (2,))
+info = init_worker()
+x = torch.randn(64, 784, generator=torch.Generator().manual_seed(0))  # the same batch on every rank
+result = model_parallel.tensor_parallel(info, x, seed=0, features=64)
+assert result["dtensor_grad_max_diff"] < 1e-5, result
+close_worker()
+print(f"rank {info.rank} closed cleanly", flush=True)
 """
 
 
@@ -211,3 +234,88 @@ def test_script_source_shows_one_function(tmp_path):
     assert distributed.script_source(script, "step") == "def step(x):\n    return x + 1"
     with pytest.raises(KeyError, match="no top-level function 'missing'"):
         distributed.script_source(script, "missing")
+
+
+def test_worker_devices_need_one_gpu_per_process():
+    assert distributed.worker_devices(2, gpus=2).kind == "cuda"
+    none = distributed.worker_devices(2, gpus=0)
+    assert none.kind == "cpu" and not none.fallback and "no CUDA GPU" in none.note
+    one = distributed.worker_devices(2, gpus=1)  # Colab, a laptop: cuda:1 does not exist, two ranks on cuda:0 fail
+    assert one.kind == "cpu" and one.fallback and "only 1 CUDA GPU" in one.note and "gloo" in one.note
+    with pytest.raises(ValueError, match="processes"):
+        distributed.worker_devices(0, gpus=1)
+
+
+def _fake_gpus(monkeypatch, count: int) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+def test_a_one_gpu_machine_runs_two_workers_on_the_cpu_and_says_so(worker, tmp_path, monkeypatch, capsys):
+    _fake_gpus(monkeypatch, 1)
+    result = distributed.launch(worker, [str(tmp_path), "env"], nproc_per_node=2, echo=True, timeout_s=60)
+    assert result.workers.fallback and result.workers.gpus == 1
+    assert "launch: 2 worker processes but only 1 CUDA GPU" in capsys.readouterr().out
+    assert sorted(line for line in result.output if "device=" in line) == [
+        "rank 0 device=cpu visible=all", "rank 1 device=cpu visible=all"]  # fmt: skip
+
+
+def test_simulated_nodes_with_enough_gpus_get_a_gpu_each(worker, tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    _fake_gpus(monkeypatch, 2)  # both "nodes" run here: without their own GPUs both local ranks 0 would take cuda:0
+    result = distributed.launch(worker, [str(tmp_path), "env"], nproc_per_node=1, nnodes=2, echo=False, timeout_s=60)
+    assert result.workers.kind == "cuda"
+    assert sorted(line.split("] ", 1)[-1] for line in result.output if "device=" in line) == [
+        "rank 0 device=cuda visible=0", "rank 1 device=cuda visible=1"]  # fmt: skip
+
+
+def test_init_worker_started_by_hand_on_one_gpu_uses_gloo_on_the_cpu(monkeypatch):
+    import torch
+    import torch.distributed as dist
+
+    _fake_gpus(monkeypatch, 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: pytest.fail(f"set_device({device}) on a 1-GPU machine"))
+    port = distributed.free_port()
+    for name, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2",
+                        "MASTER_ADDR": distributed.HOST, "MASTER_PORT": str(port)}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(distributed.WORKER_DEVICE_ENV, raising=False)
+    out = io.TextIOWrapper(io.BytesIO())
+    monkeypatch.setattr(sys, "stdout", out)
+    threads = torch.get_num_threads()
+    try:
+        info = distributed.init_worker()
+        assert (info.device.type, info.backend, dist.get_backend()) == ("cpu", "gloo", "gloo")
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        torch.set_num_threads(threads)
+    out.seek(0)
+    assert "only 1 CUDA GPU" in out.buffer.getvalue().decode()
+
+
+def test_init_worker_refuses_a_missing_gpu_and_an_unknown_device(monkeypatch):
+    _fake_gpus(monkeypatch, 1)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO()))
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(distributed.WORKER_DEVICE_ENV, "cuda")
+    with pytest.raises(RuntimeError, match="local rank 1 has no GPU"):
+        distributed.init_worker()
+    monkeypatch.setenv(distributed.WORKER_DEVICE_ENV, "tpu")
+    with pytest.raises(ValueError, match="expected 'cuda' or 'cpu'"):
+        distributed.init_worker()
+
+
+def test_tensor_parallel_leaves_no_process_group_behind(tmp_path):
+    """The cause of 07's rare SIGABRT at exit, checked every time: a group alive after destroy_process_group()."""
+    script = tmp_path / "mesh_worker.py"
+    script.write_text(textwrap.dedent(MESH_WORKER))
+    repo = Path(distributed.__file__).resolve().parents[1]
+    args = [str(repo), str(repo / "notebooks" / "scripts")]
+    result = distributed.launch(script, [*args, "private"], echo=False, timeout_s=120)
+    assert sum("closed cleanly" in line for line in result.output) == 2
+    with pytest.raises(distributed.WorkerFailed, match="outlived destroy_process_group"):
+        distributed.launch(script, [*args, "default"], echo=False, timeout_s=120)
