@@ -249,3 +249,18 @@ def test_two_students_with_the_same_file_name_keep_their_own_grades(tmp_path):
     assert json.loads((tmp_path / "grades" / "alice" / "94_same.json").read_text())["points"] == 1
     assert json.loads((tmp_path / "grades" / "bob" / "94_same.json").read_text())["points"] == 0
     assert os.path.isfile(tmp_path / "grades" / "bob" / "report.md")
+
+
+def test_the_class_command_writes_the_gradebook_and_prints_it(tmp_path, capsys):
+    teacher = _notebook(*_exercise(1, "a = 1", "assert a == 1"))
+    teacher_path = _write(teacher, tmp_path / "teacher" / "93_cli.ipynb")
+    _write(_solved(teacher), tmp_path / "class" / "submitted" / "alice" / "ps1" / "93_cli.ipynb")
+    argv = ["--class", str(tmp_path / "class"), "--teacher", str(teacher_path), "--out", str(tmp_path / "grades"),
+            "--no-baselines", "--cell-timeout", "60"]  # fmt: skip
+    assert grade.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 graded, 0 skipped" in printed and "alice,1,1,1," in printed
+    assert (tmp_path / "grades" / "gradebook.csv").read_text().splitlines()[2] == "alice,1,1,1,"
+    assert grade.main(argv) == 0 and "0 graded, 1 skipped" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        grade.main(["--no-baselines"])  # neither files nor a class
