@@ -9,9 +9,10 @@ The address is ``[project.urls] Repository`` in ``pyproject.toml``. A fork chang
 
 The Colab install cell (:func:`colab_source`) installs the course package with ``--no-deps``, then only those of
 its base dependencies that the runtime lacks (plus, in a notebook that imports a cross-check library, that
-extra's), with a constraints file that holds torch, torchvision, torchaudio, their CUDA libraries and NumPy at
-the versions Colab ships: nothing it installs can replace Colab's torch. It prints what it installed, and each
-package Colab has at a version older than the course's floor (kept as it is).
+extra's), with a constraints file that holds torch, torchvision, torchaudio, triton, their CUDA libraries and NumPy at
+the versions Colab ships: nothing it installs can replace Colab's torch. torchao is the release built for that
+torch where the newest one fails to import (torch 2.9: torchao 0.15.0, the pair the course ran; torch 2.10: 0.16.0).
+It prints what it installed, and each package Colab has at a version older than the course's floor (kept as it is).
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ if {COLAB_MARKER}:
     import tempfile
     from importlib import metadata
 
-    from packaging.requirements import Requirement
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pip carries its own copy
+        from pip._vendor.packaging.requirements import Requirement
 
     def versions() -> dict[str, str]:
         return {{re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in metadata.distributions()
@@ -109,8 +113,11 @@ if {COLAB_MARKER}:
     needed = [Requirement(line) for line in metadata.requires("{DISTRIBUTION}")]
     needed = [r for r in needed if r.marker is None or any(r.marker.evaluate({{"extra": e}}) for e in ["", *extras])]
     missing = [str(r).split(";")[0] for r in needed if re.sub(r"[-_.]+", "-", r.name).lower() not in before]
+    torchao_for = {{"2.9": "torchao==0.15.0", "2.10": "torchao==0.16.0"}}  # newer torchao fails to import on these
+    torch_minor = ".".join(before.get("torch", "").split(".")[:2])
+    missing = [torchao_for.get(torch_minor, m) if m.startswith("torchao") else m for m in missing]
     held = [f"{{n}}=={{v}}" for n, v in before.items() if n in ("torch", "torchvision", "torchaudio", "numpy", "triton")
-            or n.startswith("nvidia-")]
+            or n.startswith(("nvidia-", "cuda-"))]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
         constraints.write("\\n".join(held) + "\\n")
     if missing:

@@ -124,6 +124,15 @@ def test_colab_cell_installs_only_what_colab_lacks_and_never_torch(monkeypatch, 
     assert f"kept Colab's torch 2.8.0; the course was run with {floor}" in out  # too old: said, not replaced
 
 
+@pytest.mark.parametrize(("colab_torch", "torchao"), [("2.9.1", "torchao==0.15.0"), ("2.10.0", "torchao==0.16.0"),
+                                                     ("2.14.1", None)])
+def test_colab_cell_installs_the_torchao_built_for_colabs_torch(monkeypatch, colab_torch, torchao):
+    colab = {_name(r): "99.0" for r in PYPROJECT["dependencies"] if _name(r) != "torchao"} | {"torch": colab_torch}
+    calls, _ = _run_colab_cell(monkeypatch, badges.colab_source("someone/fork"), colab)
+    floor = next(r for r in PYPROJECT["dependencies"] if _name(r) == "torchao")
+    assert calls[1][3:] == [torchao or floor]
+
+
 def test_colab_cell_on_a_colab_that_has_everything_installs_only_the_course(monkeypatch, capsys):
     colab = {_name(r): "99.0" for r in PYPROJECT["dependencies"]} | {"torch": torch.__version__.split("+")[0]}
     calls, _ = _run_colab_cell(monkeypatch, badges.colab_source("someone/fork"), colab)
