@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import baselines, checkpoints, data
+from course_utils import baselines, checkpoints, config, data, models, training
 
 
 def test_configs_differ_by_mode_and_seed():
@@ -96,3 +96,45 @@ def test_a_baselines_weights_depend_on_its_key_not_on_what_ran_before(tiny_basel
     second, again = baselines.load_baseline("tiny_cnn", quick=True, progress=False)
     assert again["trained_now"]
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
+
+
+def test_paper_recipe_only_when_asked_and_only_in_full_mode(monkeypatch):
+    monkeypatch.delenv(config.PAPER_SCALE_ENV, raising=False)
+    full = baselines.baseline_config("resnet20_cifar10", quick=False)
+    assert baselines.recipe_name("resnet20_cifar10", quick=False) == "full" and "recipe" not in full
+    monkeypatch.setenv(config.PAPER_SCALE_ENV, "1")
+    paper = baselines.baseline_config("resnet20_cifar10", quick=False)
+    assert paper["recipe"] == "paper" and paper["epochs"] == 164 and paper["epochs"] > full["epochs"]
+    assert baselines.recipe_name("resnet20_cifar10", quick=True) == "quick", "quick mode never trains for hours"
+    assert baselines.recipe_name("lenet5_mnist", quick=False) == "full", "no paper recipe: the full one"
+    monkeypatch.setenv(config.PAPER_SCALE_ENV, "maybe")
+    with pytest.raises(ValueError, match="maybe"):
+        baselines.recipe_name("resnet20_cifar10", quick=False)
+
+
+def test_training_time_is_announced_before_training(tmp_course_dirs, capsys, monkeypatch):
+    """A learner sees what a baseline will cost on this machine before it starts."""
+    toy = data.ImageData("toy", torch.zeros(20, 3, 32, 32, dtype=torch.uint8), torch.arange(20) % 10,
+                         tuple(map(str, range(10))), (0.5,) * 3, (0.3,) * 3)  # fmt: skip
+    calls = []
+    monkeypatch.setattr(training, "fit", lambda *a, **k: calls.append("fit") or training.History([1.0], [0.1], [], [0.5]))
+    monkeypatch.setattr(training, "estimate_seconds", lambda *a, **k: calls.append("estimate") or 4000.0)
+    monkeypatch.setattr(baselines, "train_split", lambda *a, **k: toy)
+    monkeypatch.setattr(baselines, "test_split", lambda *a, **k: toy)
+    monkeypatch.delenv(config.PAPER_SCALE_ENV, raising=False)
+    baselines.load_baseline("resnet20_cifar10", quick=False)
+    assert calls == ["estimate", "fit"]
+    out = capsys.readouterr().out
+    assert "training 10 epoch(s)" in out and "about 67 min on this machine" in out and "COURSE_PAPER_SCALE=1" in out
+
+
+def test_estimate_seconds_scales_with_epochs_and_leaves_the_model_alone():
+    toy = data.ImageData("toy", torch.zeros(64, 1, 28, 28, dtype=torch.uint8), torch.arange(64) % 10,
+                         tuple(map(str, range(10))), (0.1,), (0.3,))  # fmt: skip
+    model = models.build_model("simple_cnn")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    one = training.estimate_seconds(model, toy, epochs=1, batch_size=8, steps=3)
+    assert one > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="steps"):
+        training.estimate_seconds(model, toy, epochs=1, steps=0)
