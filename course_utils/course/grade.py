@@ -437,8 +437,11 @@ def grade_class(root: Path, teachers: Sequence[Path], *, out_dir: Path, quick: b
                     results[student][reference.name] = result
                     continue
                 previous = _load_previous(result_path)
-                key = _key(entry.path.read_bytes(), reference, quick, seed)
-                if (not regrade and previous and previous.get("key") == key
+                try:
+                    key = _key(entry.path.read_bytes(), reference, quick, seed)
+                except OSError:  # graded below as unreadable, with the reason
+                    key = None
+                if (not regrade and key is not None and previous and previous.get("key") == key
                         and previous.get("status") in {"graded", "unreadable"}):  # fmt: skip
                     previous["skipped"] = True
                     results[student][reference.name] = previous

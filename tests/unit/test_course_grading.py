@@ -109,12 +109,14 @@ def test_restore_puts_back_edited_checks_and_flags_deleted_ones(tmp_path):
     reference = grade.Reference(_write(teacher, tmp_path / "99_demo.ipynb"), tmp_path / "db")
     submitted = _solved(teacher)
     _cell(submitted, "exercise-1-check").source = "assert True"
+    _cell(submitted, "exercise-2-check").source = "pass"  # no assert left: the exercise still comes from the teacher
     _cell(submitted, "exercise-2-check").metadata["nbgrader"]["points"] = 5  # more points for a check of one
     submitted.cells.remove(_cell(submitted, "exercise-3-check"))
     restored, integrity = reference.restore(submitted)
     assert integrity == {1: grade.MODIFIED, 2: grade.MODIFIED, 3: grade.MISSING}
     assert _cell(restored, "exercise-1-check").source == "assert a == 1"
     assert _cell(restored, "exercise-2-check").metadata["nbgrader"]["points"] == 1
+    assert _cell(restored, "exercise-2-check").source == "assert b == 2"
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in restored.cells]
     assert ids.index("exercise-3-check") == ids.index("exercise-3-solution") + 1, "put back after its solution"
     assert "assert c == 3" in _cell(restored, "exercise-3-check").source
