@@ -11,15 +11,14 @@ have in common. A *missing* modality is replaced by zeros, which after standardi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import training
 from .avmnist import AVSplit
-from .progress import bar as progress_bar
 from .training import History, model_device
 
 MODALITIES = ("image", "audio")
@@ -142,50 +141,52 @@ def paired_batches(split: AVSplit, batch_size: int, *, generator: torch.Generato
         yield split.images[index].to(device), split.audio[index].to(device), split.labels[index].to(device)
 
 
+class PairedBatches:
+    """Shuffled ``((images, audio), labels)`` mini-batches of a split for :func:`course_utils.training.fit`.
+
+    One generator draws each epoch's order and then, per batch, the modality dropout (see :func:`_dropout_batch`).
+    """
+
+    def __init__(self, split: AVSplit, batch_size: int, *, seed: int = 0, modality_dropout: float = 0.0,
+                 device: torch.device | str = "cpu") -> None:  # fmt: skip
+        if not 0.0 <= modality_dropout <= 1.0:
+            raise ValueError(f"modality_dropout is a probability in [0, 1], got {modality_dropout!r}")
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.split, self.batch_size, self.modality_dropout, self.device = split, batch_size, modality_dropout, device
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return (len(self.split) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]]:
+        for images, audio, labels in paired_batches(self.split, self.batch_size, generator=self.generator,
+                                                    device=self.device):  # fmt: skip
+            if self.modality_dropout > 0:
+                images, audio = _dropout_batch(images, audio, self.modality_dropout, self.generator)
+            yield (images, audio), labels
+
+
+def paired_step(model: nn.Module, x: tuple[torch.Tensor, torch.Tensor], y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``step_loss`` for paired data: cross-entropy of ``model(images, audio)``."""
+    logits = model(*x)
+    return F.cross_entropy(logits, y), logits
+
+
 def fit_paired(model: nn.Module, train: AVSplit, *, epochs: int, lr: float, batch_size: int = 128, seed: int = 0,
                weight_decay: float = 0.0, modality_dropout: float = 0.0, val: AVSplit | None = None,
                device: torch.device | str = "cpu", progress: bool = False) -> History:  # fmt: skip
-    """Train ``model(images, audio)`` with Adam, a one-cycle schedule and cross-entropy; return its History.
+    """Train ``model(images, audio)`` with the course's one loop (:func:`course_utils.training.fit`: Adam, a
+    one-cycle schedule, cross-entropy); return its History.
 
     ``modality_dropout``: the probability that an example loses one of its modalities in a training step (the
     robustness fix of notebook 10). Same seed, data and arguments give the same weights on the same CPU.
     """
-    if not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if not 0.0 <= modality_dropout <= 1.0:
-        raise ValueError(f"modality_dropout is a probability in [0, 1], got {modality_dropout!r}")
-    torch.manual_seed(seed)
-    model.to(device)
-    generator = torch.Generator().manual_seed(seed)
-    steps = (len(train) + batch_size - 1) // batch_size
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.25)
-    history = History()
-    for epoch in progress_bar(range(epochs), desc="epochs", enabled=progress):
-        model.train()
-        start, loss_sum, correct = time.perf_counter(), 0.0, 0
-        for images, audio, labels in paired_batches(train, batch_size, generator=generator, device=device):
-            if modality_dropout > 0:
-                images, audio = _dropout_batch(images, audio, modality_dropout, generator)
-            logits = model(images, audio)
-            loss = F.cross_entropy(logits, labels)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch + 1}; lower lr (now {lr})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            scheduler.step()
-            loss_sum += loss.item() * labels.numel()
-            correct += (logits.argmax(1) == labels).sum().item()
-        history.seconds.append(time.perf_counter() - start)
-        history.train_loss.append(loss_sum / len(train))
-        history.train_accuracy.append(correct / len(train))
-        if val is not None:
-            history.val_accuracy.append(evaluate_paired(model, val))
-    model.eval()
-    return history
+    batches = PairedBatches(train, batch_size, seed=seed, modality_dropout=modality_dropout, device=device)
+    score = None if val is None else (lambda net: evaluate_paired(net, val))
+    return training.fit(model, train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer="adam",
+                        weight_decay=weight_decay, seed=seed, device=device, step_loss=paired_step, progress=progress,
+                        batches=batches, evaluate_val=score)  # fmt: skip
 
 
 def predict_paired(model: nn.Module, split: AVSplit, *, missing: str | None = None, batch_size: int = 1000) -> torch.Tensor:

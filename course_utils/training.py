@@ -75,6 +75,8 @@ def fit(
     after_step: Callable[[nn.Module], None] | None = None,
     progress: bool = True,
     resume_file: Path | str | None = None,
+    batches: Batches | None = None,
+    evaluate_val: Callable[[nn.Module], float] | None = None,
 ) -> History:
     """Train ``model`` in place and return its History.
 
@@ -87,6 +89,12 @@ def fit(
     run (calling again returns at once with its weights and history): delete it once the model is saved.
     A file written by a call with other arguments raises ``ValueError`` and is left as it is.
     ``after_step`` and ``step_loss`` must not keep state of their own between epochs (it is not saved).
+
+    ``batches`` replaces the mini-batches of ``train`` for data that is not an :class:`ImageData` (e.g. the
+    paired batches of :func:`course_utils.fusion.fit_paired`): any iterable of ``(x, y)`` with ``len`` and a
+    ``generator`` (its random state is saved for resuming); ``step_loss`` then says how ``x`` enters the model.
+    ``evaluate_val``: how to score a model on the validation data after each epoch (default: :func:`evaluate`
+    on ``val``).
     """
     if not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -96,7 +104,11 @@ def fit(
         raise ValueError(f"unknown schedule {schedule!r}; expected 'onecycle' or 'constant'")
     torch.manual_seed(seed)  # dropout and any other randomness inside the model
     model.to(device)
-    batches = Batches(train, batch_size, shuffle=True, augment=augment, seed=seed, device=device)
+    if batches is None:
+        batches = Batches(train, batch_size, shuffle=True, augment=augment, seed=seed, device=device)
+    if evaluate_val is None and val is not None:
+        def evaluate_val(net: nn.Module) -> float:
+            return evaluate(net, val, device=device)
     opt = _optimizer(model, optimizer, lr, weight_decay)
     scheduler = None
     if schedule == "onecycle":
@@ -137,9 +149,9 @@ def fit(
         history.seconds.append(time.perf_counter() - start)
         history.train_loss.append(loss_sum / seen)
         history.train_accuracy.append(correct / seen)
-        if val is not None:
-            history.val_accuracy.append(evaluate(model, val, device=device))
-        val_text = f", validation accuracy {history.val_accuracy[-1]:.4f}" if val is not None else ""
+        if evaluate_val is not None:
+            history.val_accuracy.append(evaluate_val(model))
+        val_text = f", validation accuracy {history.val_accuracy[-1]:.4f}" if evaluate_val is not None else ""
         log_line(f"epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.4f}, train accuracy "
                  f"{history.train_accuracy[-1]:.4f}{val_text}, {history.seconds[-1]:.1f} s", enabled=progress)
         if resume_file is not None:
@@ -179,7 +191,7 @@ def estimate_seconds(model: nn.Module, train: ImageData, *, epochs: int, batch_s
     return (time.perf_counter() - start) / timed * len(batches) * epochs
 
 
-def _run_fingerprint(model: nn.Module, train: ImageData, step_loss: StepLoss, after_step: Callable | None,
+def _run_fingerprint(model: nn.Module, train: Any, step_loss: StepLoss, after_step: Callable | None,
                      **arguments: Any) -> dict[str, Any]:  # fmt: skip
     """What a resumed run must share with the one that wrote the file: arguments, data and model shape."""
     def name(fn: Callable | None) -> str | None:
@@ -187,7 +199,8 @@ def _run_fingerprint(model: nn.Module, train: ImageData, step_loss: StepLoss, af
 
     shapes = {key: list(t.shape) for key, t in model.state_dict().items()}
     labels = hashlib.sha256(train.labels.cpu().numpy().tobytes()).hexdigest()[:12]
-    return {**arguments, "model": type(model).__name__, "shapes": shapes, "data": train.name, "images": len(train),
+    return {**arguments, "model": type(model).__name__, "shapes": shapes, "data": getattr(train, "name", ""),
+            "images": len(train),
             "labels": labels, "step_loss": name(step_loss), "after_step": name(after_step)}
 
 

@@ -82,3 +82,13 @@ def test_clustered_se_equals_the_plain_se_without_repeats_and_grows_with_them():
     assert fusion.clustered_se(values, shared) > plain
     means, names = fusion.per_recording_mean(values, shared)
     assert names == ["r0", "r1", "r2"] and means.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_fit_paired_is_the_course_training_loop():
+    """One loop for every notebook: fit_paired keeps training.fit's guards (a one-cycle schedule of one step
+    would train at learning rate 0) and its per-epoch log lines."""
+    train = toy_split(20, 0)
+    with pytest.raises(ValueError, match="cannot schedule"):
+        fusion.fit_paired(fusion.Unimodal("image"), train, epochs=1, lr=1e-3, batch_size=32)
+    history = fusion.fit_paired(fusion.Unimodal("audio"), train, epochs=2, lr=1e-3, batch_size=8)
+    assert len(history.train_loss) == 2 and history.val_accuracy == []
