@@ -4,7 +4,8 @@ The runner (papermill) stops a notebook at its first error, which is right for t
 exercise tests need more: each cell's own outcome (``ok``, ``error``, ``timeout``, ``not run``), a per-cell
 timeout that interrupts a hung cell and goes on, and *probes*: extra cells run in the same kernel after the
 notebook (e.g. a wrong answer followed by its check), so a check can be shown to fail without re-running the
-notebook. A kernel that dies marks the remaining cells ``not run`` (it does not raise).
+notebook. A kernel that dies marks the remaining cells ``not run`` (it does not raise), and so does one that is
+still busy after a timed-out cell was interrupted (the cell caught or ignored the interrupt).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def _outcome(index: int, error: Exception) -> CellOutcome:
     return CellOutcome(index, status, ename, (evalue[-1] if evalue else "")[:500])
 
 
+RESPONSIVE_AFTER_INTERRUPT_S = 30  # after an interrupt, a kernel that cannot run `pass` in this long is shut down
+
+
 def run_cells(nb: nbformat.NotebookNode, *, cwd: Path, cell_timeout_s: int, env: dict[str, str] | None = None,
               probes: Sequence[Sequence[str]] = (), before_probes: Callable[[], None] | None = None) -> Execution:  # fmt: skip
     """Execute every code cell of ``nb`` (in place, outputs kept), then each probe's cells, in one kernel.
@@ -79,19 +83,45 @@ def run_cells(nb: nbformat.NotebookNode, *, cwd: Path, cell_timeout_s: int, env:
     )  # fmt: skip
     cells: list[CellOutcome] = []
     probe_outcomes: list[list[CellOutcome]] = []
-    dead = False
+    dead = ""
 
-    def execute(cell: nbformat.NotebookNode, index: int) -> CellOutcome:
+    def answers_after_interrupt() -> bool:
+        """After a timeout: does the kernel run a trivial cell (an interrupt that was ignored leaves it busy)?"""
+        full = client.timeout
+        client.timeout = RESPONSIVE_AFTER_INTERRUPT_S
+        try:
+            return extra("pass", check=False).status == "ok"
+        finally:
+            client.timeout = full
+
+    def extra(source: str, check: bool = True) -> CellOutcome:
+        """Run a cell that is not the notebook's (nbclient writes a cell back at its index: append it, then drop it)."""
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+        try:
+            if not check:
+                try:
+                    client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+                    return CellOutcome(-1, "ok")
+                except (CellExecutionError, DeadKernelError) as error:
+                    return _outcome(-1, error)
+            return execute(nb.cells[-1], -1, len(nb.cells) - 1)
+        finally:
+            nb.cells.pop()
+
+    def execute(cell: nbformat.NotebookNode, index: int, at: int | None = None) -> CellOutcome:
         nonlocal dead
         if dead:
-            return CellOutcome(index, "not run", "DeadKernelError", "the kernel died in an earlier cell")
+            return CellOutcome(index, "not run", "DeadKernelError", dead)
         try:
-            client.execute_cell(cell, index)
+            client.execute_cell(cell, index if at is None else at)
             return CellOutcome(index, "ok")
         except CellExecutionError as error:
-            return _outcome(index, error)
+            outcome = _outcome(index, error)
+            if outcome.status == "timeout" and not answers_after_interrupt():
+                dead = "the kernel did not answer after a timed-out cell was interrupted"  # shut down on leaving
+            return outcome
         except DeadKernelError as error:
-            dead = True
+            dead = "the kernel died in an earlier cell"
             return CellOutcome(index, "error", "DeadKernelError", str(error)[:500])
 
     with client.setup_kernel(env={**os.environ, **(env or {})}):
@@ -100,7 +130,7 @@ def run_cells(nb: nbformat.NotebookNode, *, cwd: Path, cell_timeout_s: int, env:
         if before_probes is not None:
             before_probes()
         for probe in probes:
-            probe_outcomes.append([execute(nbformat.v4.new_code_cell(source), -1) for source in probe])
+            probe_outcomes.append([extra(source) for source in probe])
     return Execution(cells, probe_outcomes, nb)
 
 

@@ -155,6 +155,22 @@ def test_grading_survives_a_kernel_that_dies(tmp_path):
     assert [(g["points"], g["check"]) for g in result["exercises"]] == [(1, "ok"), (0, "not run")]
 
 
+def test_grading_ends_when_a_cell_ignores_the_interrupt(tmp_path, monkeypatch):
+    from course_utils.course import execute
+
+    monkeypatch.setattr(execute, "RESPONSIVE_AFTER_INTERRUPT_S", 3)
+    teacher = _notebook(*_exercise(1, "a = 1", "assert a == 1"), *_exercise(2, "z = 2", "assert z == 2"),
+                        *_exercise(3, "c = 3", "assert c == 3"))  # fmt: skip
+    teacher_path = _write(teacher, tmp_path / "teacher" / "92_stuck.ipynb")
+    submitted = _solved(teacher)
+    stuck = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    _cell(submitted, "exercise-2-solution").source = stuck
+    path = _write(submitted, tmp_path / "92_stuck.ipynb")
+    result = grade.grade_notebook(path, teacher=teacher_path, out_dir=tmp_path / "grades", cell_timeout_s=3)
+    assert [(g["points"], g["check"]) for g in result["exercises"]] == [(1, "ok"), (0, "not run"), (0, "not run")]
+    assert "did not answer" in result["exercises"][2]["reason"]
+
+
 def test_grading_refuses_a_teacher_without_exercises_and_a_missing_file(tmp_path):
     teacher = _write(_notebook(new_code_cell("x = 1")), tmp_path / "97_empty.ipynb")
     with pytest.raises(ValueError, match="no exercises"):
