@@ -260,12 +260,13 @@ class AVSplit:
 
 @dataclass
 class AVMnist:
-    """The three AV-MNIST splits and the PCA that degraded their images."""
+    """The three AV-MNIST splits and the PCA that degraded their images; ``key``: how they were made (for caches)."""
 
     train: AVSplit
     val: AVSplit
     test: AVSplit
     pca: PCADegrader
+    key: dict | None = None
 
     def splits(self) -> dict[str, AVSplit]:
         return {"train": self.train, "val": self.val, "test": self.test}
