@@ -6,7 +6,8 @@ recorded fewer than three asserted claims, or when a recorded claim did not hold
 
 Then, in the same kernel (no second run of the notebook), each exercise is probed three times:
 1. as in the student copy (the solution's names removed, the cell replaced by nbgrader's stub): its check fails;
-2. with the deliberately wrong answer of ``wrong_answers.py``: its check fails with an assertion;
+2. with each deliberately wrong answer of ``wrong_answers.py`` (at least two per exercise): its check fails with
+   an assertion;
 3. with the teacher's solution again: its check passes.
 Time is not a test: the per-cell timeout guards against hangs, and each notebook's time is written to the
 report ``build/report-test.md`` against the quick-mode budget.
@@ -33,20 +34,26 @@ def _with_region(source: str, region: str) -> str:
     return f"{before}{exercises.BEGIN}\n{region}{exercises.END}{after}"
 
 
+MIN_WRONG_ANSWERS = 2
+
+
 def _probes(nb: nbformat.NotebookNode, name: str) -> list[list[str]]:
-    """Per exercise: the student's stub, the wrong answer, the teacher's solution; each followed by the check."""
+    """Per exercise: the student's stub, each wrong answer, the teacher's solution; each followed by the check."""
     stub_nb = student.student_version(nb)
     probes = []
     for exercise in exercises.find_exercises(nb):
         solution, check = nb.cells[exercise.solution_cell].source, nb.cells[exercise.check_cell].source
         region = exercises.solution_region(solution)
         forget = f"for _name in {exercises.assigned_names(region)!r}:\n    globals().pop(_name, None)"
-        wrong = region
-        for old, new in WRONG_ANSWERS[name][exercise.number]:
-            assert old in wrong, f"{name} exercise {exercise.number}: the wrong answer's {old!r} is not in the solution"
-            wrong = wrong.replace(old, new)
-        probes += [[forget, stub_nb.cells[exercise.solution_cell].source, check],
-                   [forget, _with_region(solution, wrong), check], [solution, check]]  # fmt: skip
+        probes.append([forget, stub_nb.cells[exercise.solution_cell].source, check])
+        for edits in WRONG_ANSWERS[name][exercise.number]:
+            wrong = region
+            for old, new in edits:
+                assert old in wrong, f"{name} exercise {exercise.number}: the wrong answer's {old!r} is not in the solution"
+                wrong = wrong.replace(old, new)
+            assert wrong != region, f"{name} exercise {exercise.number}: a wrong answer that changes nothing"
+            probes.append([forget, _with_region(solution, wrong), check])
+        probes.append([solution, check])
     return probes
 
 
@@ -54,8 +61,9 @@ def _probes(nb: nbformat.NotebookNode, name: str) -> list[list[str]]:
 def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_baselines):
     nb = nbformat.read(path, as_version=4)
     found = exercises.find_exercises(nb)
-    missing = [e.number for e in found if e.number not in WRONG_ANSWERS.get(path.stem, {})]
-    assert not missing, f"{path.name}: add a wrong answer for exercise(s) {missing} to tests/notebooks/wrong_answers.py"
+    missing = [e.number for e in found if len(WRONG_ANSWERS.get(path.stem, {}).get(e.number, [])) < MIN_WRONG_ANSWERS]
+    assert not missing, (f"{path.name}: give exercise(s) {missing} at least {MIN_WRONG_ANSWERS} wrong answers in "
+                         "tests/notebooks/wrong_answers.py")  # fmt: skip
     claims_file = claims.claims_path(path.stem, OUTPUT)
     kept: dict[str, str] = {}
 
@@ -84,12 +92,17 @@ def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_bas
     assert len(asserted) >= 3, f"{path.name} asserts only {len(asserted)} claims"
 
     problems = []
-    for exercise, (stub, wrong, solved) in zip(found, zip(*[iter(execution.probes)] * 3, strict=True), strict=True):
+    outcomes = iter(execution.probes)
+    for exercise in found:
+        stub = next(outcomes)
+        wrongs = [next(outcomes) for _ in WRONG_ANSWERS[path.stem][exercise.number]]
+        solved = next(outcomes)
         if stub[-1].status == "ok":
             problems.append(f"exercise {exercise.number}: the check passes on the student's stub")
-        if wrong[-1].ename not in {"AssertionError", "ClaimFailed"}:
-            problems.append(f"exercise {exercise.number}: the wrong answer gives {wrong[-1].status} "
-                            f"{wrong[-1].ename} {wrong[-1].evalue[:200]}, not a failed assertion")  # fmt: skip
+        for number, wrong in enumerate(wrongs, 1):
+            if wrong[-1].ename not in {"AssertionError", "ClaimFailed"}:
+                problems.append(f"exercise {exercise.number}: wrong answer {number} gives {wrong[-1].status} "
+                                f"{wrong[-1].ename} {wrong[-1].evalue[:200]}, not a failed assertion")  # fmt: skip
         if solved[-1].status != "ok":
             problems.append(f"exercise {exercise.number}: the solution fails its check on re-run: {solved[-1].evalue[:200]}")
     assert not problems, f"{path.name}: " + "; ".join(problems)
