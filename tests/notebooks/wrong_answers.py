@@ -121,7 +121,8 @@ WRONG_ANSWERS: dict[str, dict[int, list[WrongAnswer]]] = {
             [("rank * (d_image + 1) * hidden + rank * (d_audio + 1) * hidden + hidden",
               "rank * (d_image + 1) * hidden + rank * (d_audio + 1) * hidden")]],  # the low-rank layer's bias forgotten
         2: [[("(_p.argmax(1) == av.test.labels)", "(image_logits.argmax(1) == av.test.labels)")],  # the image model alone
-            [('winner = "probabilities" if', 'winner = "log-probabilities" if')]],  # the comparison read backwards
+            [("(_p.argmax(1) == av.test.labels).float().mean().item()",
+              "(_p.argmax(1) == av.test.labels).float().mean().item() * 100")]],  # a percentage, not a fraction
         3: [[("drop = torch.rand(n, generator=generator) < p", "drop = torch.rand(n, generator=generator) < p / 2")],
             [("keep_audio = (~(drop & ~image_side))", "keep_audio = (~(drop & image_side))")]],  # one coin drops both
     },
