@@ -9,6 +9,8 @@ Then, in the same kernel (no second run of the notebook), each exercise is probe
 2. with each deliberately wrong answer of ``wrong_answers.py`` (at least two per exercise): its check fails with
    an assertion;
 3. with the teacher's solution again: its check passes.
+Then each asserted claim listed in ``sabotage.py`` is re-evaluated twice in the same kernel: as written (it holds) and
+with the mistake its ``catches`` names injected (it raises ClaimFailed).
 Time is not a test: the per-cell timeout guards against hangs, and each notebook's time is written to the
 report ``build/report-test.md`` against the quick-mode budget.
 """
@@ -19,6 +21,7 @@ import time
 
 import nbformat
 import pytest
+import sabotage
 from notebook_runs import OUTPUT, record_run
 from wrong_answers import WRONG_ANSWERS
 
@@ -64,6 +67,10 @@ def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_bas
     missing = [e.number for e in found if len(WRONG_ANSWERS.get(path.stem, {}).get(e.number, [])) < MIN_WRONG_ANSWERS]
     assert not missing, (f"{path.name}: give exercise(s) {missing} at least {MIN_WRONG_ANSWERS} wrong answers in "
                          "tests/notebooks/wrong_answers.py")  # fmt: skip
+    unsabotaged = sabotage.missing(nb, path.stem)
+    assert not unsabotaged, f"{path.name}: add the mistake of asserted claim(s) {unsabotaged} to tests/notebooks/sabotage.py"
+    exercise_probes = _probes(nb, path.stem)
+    sabotage_probes = sabotage.probes(nb, path.stem)
     claims_file = claims.claims_path(path.stem, OUTPUT)
     kept: dict[str, str] = {}
 
@@ -72,7 +79,9 @@ def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_bas
 
     start = time.perf_counter()
     execution = execute.run_notebook(path, quick=True, output_dir=OUTPUT, cell_timeout_s=CELL_TIMEOUT_S,
-                                     probes=_probes(nb, path.stem), before_probes=keep_claims)  # fmt: skip
+                                     probes=exercise_probes + [p for _, original, sabotaged in sabotage_probes
+                                                               for p in (original, sabotaged)],
+                                     before_probes=keep_claims)  # fmt: skip
     seconds = time.perf_counter() - start
     if kept.get("text"):
         claims_file.write_text(kept["text"])
@@ -92,7 +101,8 @@ def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_bas
     assert len(asserted) >= 3, f"{path.name} asserts only {len(asserted)} claims"
 
     problems = []
-    outcomes = iter(execution.probes)
+    claim_outcomes = execution.probes[len(exercise_probes):]
+    outcomes = iter(execution.probes[:len(exercise_probes)])
     for exercise in found:
         stub = next(outcomes)
         wrongs = [next(outcomes) for _ in WRONG_ANSWERS[path.stem][exercise.number]]
@@ -105,4 +115,12 @@ def test_notebook_runs_its_claims_hold_and_its_checks_can_fail(path, trained_bas
                                 f"{wrong[-1].ename} {wrong[-1].evalue[:200]}, not a failed assertion")  # fmt: skip
         if solved[-1].status != "ok":
             problems.append(f"exercise {exercise.number}: the solution fails its check on re-run: {solved[-1].evalue[:200]}")
+    for (claim, _, _), original, sabotaged in zip(sabotage_probes, claim_outcomes[0::2], claim_outcomes[1::2], strict=True):
+        if original[-1].status != "ok":
+            problems.append(f"claim {claim} fails when re-run as written: {original[-1].ename}: {original[-1].evalue[:200]}")
+        if sabotaged[-1].ename not in {"ClaimFailed", "NotAssertedHere"}:
+            problems.append(f"claim {claim} with its mistake injected gives {sabotaged[-1].status} {sabotaged[-1].ename}: "
+                            f"{sabotaged[-1].evalue[:200]}, not ClaimFailed")  # fmt: skip
+    exempt = [c for (c, _, _), s in zip(sabotage_probes, claim_outcomes[1::2], strict=True) if s[-1].ename == "NotAssertedHere"]
+    print(f"{path.name}: {len(sabotage_probes)} claims sabotaged; not asserted on this machine: {exempt}")
     assert not problems, f"{path.name}: " + "; ".join(problems)
