@@ -53,6 +53,7 @@ from .exercises import Exercise, find_exercises
 INTACT = "intact"
 MODIFIED = "check cell modified: restored"
 MISSING = "check cell missing: 0 points"
+NOT_READ = "-"  # no submission, or one that could not be read: no check cell to speak of
 ASSIGNMENT = "course"  # the assignment name inside the private nbgrader gradebook
 GRADEBOOK = "gradebook.csv"
 MAX_ROW = "(max points)"
@@ -66,7 +67,7 @@ class ExerciseGrade:
     max_points: int
     check: str  # ok / error / timeout / not run / not submitted
     reason: str
-    integrity: str = INTACT  # INTACT, MODIFIED or MISSING
+    integrity: str = INTACT  # INTACT, MODIFIED, MISSING, or NOT_READ
 
 
 def _grade_id(cell: nbformat.NotebookNode) -> str | None:
@@ -219,7 +220,7 @@ def score(execution: Execution, reference: Reference, integrity: dict[int, str])
 
 def zero_grades(reference: Reference, check: str, reason: str) -> list[ExerciseGrade]:
     """Every exercise at 0 points, for a submission that could not be graded (or was not submitted)."""
-    return [ExerciseGrade(e.number, e.title, 0, e.points, check, reason, INTACT) for e in reference.exercises]
+    return [ExerciseGrade(e.number, e.title, 0, e.points, check, reason, NOT_READ) for e in reference.exercises]
 
 
 def table(name: str, grades: list[ExerciseGrade], note: str = "") -> str:
