@@ -8,7 +8,8 @@
 Both run in a copy of the kernel's namespace, so a rebound name does not leak into the next probe; a mistake must
 not change objects in place (copy a model before breaking it). A claim whose bound is not asserted on this machine
 (``needs=`` hardware it lacks, a measured premise that did not hold, or no bound in quick mode) cannot fail here: its
-probe ends in ``NotAssertedHere`` with the reason, the test accepts that and prints which claims it was.
+probe ends in ``NotAssertedHere`` with the reason, the test accepts that and prints which claims it was. So does a
+claim the notebook itself skipped here (10's torchaudio cross-check without torchaudio): both probes say so.
 
 ``SABOTAGE[notebook][first argument of the call, as written]`` is the mistake's code, or ``(setup, mistake)`` where
 the notebook changed an object after the claim (a model trained further): the setup restores what the claim saw and
@@ -297,6 +298,60 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "_auc = attribution.auc(attribution.deletion_curves(model, xd, -del_maps['rollout'], td, steps=STEPS,\n"
             "                                                   baseline=BLACK[0]))\n"
             "gap_random, gap_random_se = stats.mean_se(aucs['random'] - _auc)"
+        ),
+    },
+    "10_multimodal_fusion": {
+        '"snippet_raises_shape_error"': (  # the snippet already fixed: the fused map flattened before the Linear
+            "try:\n"
+            "    output = nn.Linear(20 * 24 * 24, 50)(fused.flatten(1))\n"
+            "    snippet_error = None\n"
+            "except RuntimeError as error:\n"
+            "    snippet_error = error"
+        ),
+        '"snippet_fixes_have_expected_shapes"': "per_position = nn.Linear(24, 50)(fused)",  # permute forgotten
+        '"no_recording_in_two_splits"': (  # validation recordings drawn from all recordings, training ones included
+            "recordings = {**recordings, 'val': recordings['val'] | set(sorted(recordings['train'])[:30])}"
+        ),
+        '"test_recordings_are_fsdd_official_test"': (  # the test split drawn from all recordings
+            "index_of = {**index_of, 'test': {avmnist.parse_name(r)[2] for r in recordings['train']}}"
+        ),
+        '"no_training_image_in_validation"': (  # validation images drawn from the whole MNIST training set
+            "import types\n"
+            "av = types.SimpleNamespace(train=av.train, val=types.SimpleNamespace(image_index=av.train.image_index[:100]))"
+        ),
+        '"mel_filters_sum_to_one"': "bank = bank / bank.sum(0, keepdim=True).clamp_min(1e-12)",  # area-normalised
+        '"mel_filters_equal_torchaudio"': (
+            "try:\n"  # the cross-check runs only where torchaudio is installed
+            "    reference\n"
+            "except NameError:\n"
+            "    raise NotAssertedHere('torchaudio is not installed: the notebook skipped this cross-check') from None",
+            "bank = bank / bank.sum(0, keepdim=True).clamp_min(1e-12)",  # the triangles normalised by their area
+        ),
+        '"intermediate_equals_course_utils"': (
+            "shared.load_state_dict(ours.state_dict())",  # ours was trained after the check: compare the same weights
+            "_ours = ours\n"  # the codes concatenated audio first
+            "ours = lambda x, a: _ours.head(torch.cat([_ours.audio_encoder(a), _ours.image_encoder(x)], dim=1))",
+        ),
+        '"low_rank_equals_tensor_layer"': (  # the image factor used for both modalities
+            "import copy\n"
+            "with torch.no_grad():\n"
+            "    _weight = torch.einsum('rih,rah->iah', low_rank.image_factor.double(), low_rank.image_factor.double())\n"
+            "    _z = torch.einsum('ni,na->nia', with_one(h_i).double(), with_one(h_a).double())\n"
+            "    _via_tensor = _z.flatten(1) @ _weight.flatten(0, 1) + low_rank.bias.double()\n"
+            "    gap = (_via_tensor - copy.deepcopy(low_rank).double().fused(h_i, h_a)).abs().max().item()"
+        ),
+        '"attention_equals_sdpa"': "ours_out = torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v",  # no 1/√d
+        '"best_fusion_gain_low95_pp"': (  # the audio never reaches the fusion model (its input zeroed)
+            "import dataclasses\n"
+            "_silent = dataclasses.replace(av.test, audio=torch.zeros_like(av.test.audio))\n"
+            "difference = (fusion.predict_paired(models[best_fusion], _silent).argmax(1) == av.test.labels).double() - (\n"
+            "    test_correct[best_single])\n"
+            "gain_pp, gain_se_pp = 100 * difference.mean().item(), 100 * fusion.clustered_se(difference, av.test)"
+        ),
+        'f"moddrop_no_{missing}_minus_{kept}_only_pp"': (  # the modality dropped at test time only, never in training
+            "missing, kept = 'audio', 'image'\n"
+            "alone = test_correct[f'{kept} only']\n"
+            "delta = (fusion.predict_paired(moddrop[0.0], av.test, missing=missing).argmax(1) == av.test.labels).double() - alone"
         ),
     },
 }
@@ -608,54 +663,6 @@ DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
         '"structured_b64_speedup"': (
             "_speedup = speedup\n"
             "speedup = lambda comparison, variant: _speedup(comparison, 'unstructured')"
-        ),
-    },
-    "10_multimodal_fusion": {
-        '"snippet_raises_shape_error"': (  # the snippet already fixed: the fused map flattened before the Linear
-            "try:\n"
-            "    output = nn.Linear(20 * 24 * 24, 50)(fused.flatten(1))\n"
-            "    snippet_error = None\n"
-            "except RuntimeError as error:\n"
-            "    snippet_error = error"
-        ),
-        '"snippet_fixes_have_expected_shapes"': "per_position = nn.Linear(24, 50)(fused)",  # permute forgotten
-        '"no_recording_in_two_splits"': (  # validation recordings drawn from all recordings, training ones included
-            "recordings = {**recordings, 'val': recordings['val'] | set(sorted(recordings['train'])[:30])}"
-        ),
-        '"test_recordings_are_fsdd_official_test"': (  # the test split drawn from all recordings
-            "index_of = {**index_of, 'test': {avmnist.parse_name(r)[2] for r in recordings['train']}}"
-        ),
-        '"no_training_image_in_validation"': (  # validation images drawn from the whole MNIST training set
-            "import types\n"
-            "av = types.SimpleNamespace(train=av.train, val=types.SimpleNamespace(image_index=av.train.image_index[:100]))"
-        ),
-        '"mel_filters_sum_to_one"': "bank = bank / bank.sum(0, keepdim=True).clamp_min(1e-12)",  # area-normalised
-        '"mel_filters_equal_torchaudio"': "bank = bank / bank.sum(0, keepdim=True).clamp_min(1e-12)",
-        '"intermediate_equals_course_utils"': (
-            "shared.load_state_dict(ours.state_dict())",  # ours was trained after the check: compare the same weights
-            "_ours = ours\n"  # the codes concatenated audio first
-            "ours = lambda x, a: _ours.head(torch.cat([_ours.audio_encoder(a), _ours.image_encoder(x)], dim=1))",
-        ),
-        '"low_rank_equals_tensor_layer"': (  # the image factor used for both modalities
-            "import copy\n"
-            "with torch.no_grad():\n"
-            "    _weight = torch.einsum('rih,rah->iah', low_rank.image_factor.double(), low_rank.image_factor.double())\n"
-            "    _z = torch.einsum('ni,na->nia', with_one(h_i).double(), with_one(h_a).double())\n"
-            "    _via_tensor = _z.flatten(1) @ _weight.flatten(0, 1) + low_rank.bias.double()\n"
-            "    gap = (_via_tensor - copy.deepcopy(low_rank).double().fused(h_i, h_a)).abs().max().item()"
-        ),
-        '"attention_equals_sdpa"': "ours_out = torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v",  # no 1/√d
-        '"best_fusion_gain_low95_pp"': (  # the audio never reaches the fusion model (its input zeroed)
-            "import dataclasses\n"
-            "_silent = dataclasses.replace(av.test, audio=torch.zeros_like(av.test.audio))\n"
-            "difference = (fusion.predict_paired(models[best_fusion], _silent).argmax(1) == av.test.labels).double() - (\n"
-            "    test_correct[best_single])\n"
-            "gain_pp, gain_se_pp = 100 * difference.mean().item(), 100 * fusion.clustered_se(difference, av.test)"
-        ),
-        'f"moddrop_no_{missing}_minus_{kept}_only_pp"': (  # the modality dropped at test time only, never in training
-            "missing, kept = 'audio', 'image'\n"
-            "alone = test_correct[f'{kept} only']\n"
-            "delta = (fusion.predict_paired(moddrop[0.0], av.test, missing=missing).argmax(1) == av.test.labels).double() - alone"
         ),
     },
     "08_attributions": {
