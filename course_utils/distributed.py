@@ -370,7 +370,7 @@ def init_worker(threads: int = 1) -> WorkerInfo:
     return WorkerInfo(dist.get_rank(), dist.get_world_size(), local_rank, device, backend)
 
 
-def close_worker() -> None:
+def close_worker(*, require_gone: bool = True) -> None:
     """End a worker script: wait for every rank, destroy the process groups, and check they are really gone.
 
     ``destroy_process_group()`` only drops torch's own references to the groups. If anything else still holds the
@@ -379,6 +379,10 @@ def close_worker() -> None:
     releasing the tensors of the last collective then needs the GIL, cannot get it during shutdown, and the
     process dies with SIGABRT ("terminate called without an active exception"), now and then, under load. This
     check turns that rare abort into an error every time: build meshes on a group of their own.
+
+    ``require_gone=False`` skips the check, for scripts that use DDP: its reducer keeps the default group alive from
+    C++ (torch 2.14) whatever the script does. They stay safe only while their last collective before this call
+    holds no Python tensors (a barrier), so that nothing is left for a gloo thread to release at shutdown.
     """
     import gc
     import weakref
@@ -389,7 +393,7 @@ def close_worker() -> None:
     dist.barrier()  # nobody tears down while a peer still talks to it
     dist.destroy_process_group()
     gc.collect()  # groups held only by reference cycles go now, while the interpreter is alive
-    if default() is not None:
+    if require_gone and default() is not None:
         raise RuntimeError("the default process group outlived destroy_process_group(): something still holds it "
                            "(a DeviceMesh on the default group, cached by DTensor?), so its worker threads can abort "
                            "the process at exit; build the mesh on a process group of its own")  # fmt: skip

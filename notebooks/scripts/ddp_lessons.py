@@ -229,7 +229,8 @@ def main():
         results["seconds"][name] = time.perf_counter() - start
     if info.rank == 0:
         write_json(args.out / "lessons.json", results)
-    close_worker()
+    # DDP's reducer keeps the default group alive (torch 2.14); safe: the last collective was train()'s barrier
+    close_worker(require_gone=False)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def main():
     info = init_worker()
     train(info, args.out, data=args.data, epochs=args.epochs, seed=args.seed, kill_rank=args.kill_rank,
           kill_epoch=args.kill_epoch)  # fmt: skip
-    close_worker()
+    # DDP's reducer keeps the default group alive (torch 2.14); safe: the last collective was the epoch's barrier
+    close_worker(require_gone=False)
 
 
 if __name__ == "__main__":
