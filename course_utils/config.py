@@ -120,22 +120,22 @@ def resolve_quick(quick: bool | None) -> bool:
         if not isinstance(quick, bool):
             raise TypeError(f"QUICK must be True, False or None, got {quick!r}")
         return quick
-    value = os.environ.get(QUICK_ENV, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{QUICK_ENV}={value!r} is not understood; use 1 or 0")
+    return _env_flag(QUICK_ENV)
 
 
 def paper_scale() -> bool:
     """Whether ``COURSE_PAPER_SCALE`` asks for the papers' training recipes (never the default)."""
-    value = os.environ.get(PAPER_SCALE_ENV, "").strip().lower()
+    return _env_flag(PAPER_SCALE_ENV)
+
+
+def _env_flag(name: str) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off; unset means off."""
+    value = os.environ.get(name, "").strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{PAPER_SCALE_ENV}={value!r} is not understood; use 1 or 0")
+    raise ValueError(f"{name}={value!r} is not understood; use 1 or 0")
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
