@@ -354,31 +354,6 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "delta = (fusion.predict_paired(moddrop[0.0], av.test, missing=missing).argmax(1) == av.test.labels).double() - alone"
         ),
     },
-}
-
-# Written and checked against the notebooks' source (test_sabotage.py compiles them and requires one per asserted
-# claim), but not yet run against an executed notebook: move a notebook into SABOTAGE once its probes passed.
-DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
-    "00_setup_and_baselines": {
-        '"mnist_has_60000_train_10000_test"': "mnist_test = cu.data.load_mnist(train=True)",  # train=True twice
-        '"cifar10_has_50000_train_10000_test"': "cifar_test = cu.data.load_cifar10(train=True)",
-        '"cifar10_balanced"': "cifar_train = cu.data.load_cifar10(train=False)",  # the test split: 1,000 per class
-        'f"{name}_accuracy"': (  # the last baseline of the loop (ResNet-20), evaluated untrained
-            "name, (model, info) = 'resnet20_cifar10', baselines['resnet20_cifar10']\n"
-            "accuracy = cu.training.evaluate(cu.models.build_model('resnet20').to(device),\n"
-            "                                cu.baselines.test_split('cifar10', QUICK, SEED), device=device)\n"
-            "bound = accuracy_bounds[name][0 if QUICK else 1]"
-        ),
-        'f"{name}_file_over_fp32_params"': (  # saved as float64
-            "import copy\n"
-            "name, params = rows[-1][0], rows[-1][1]\n"
-            "overhead = cu.measure.serialized_bytes(copy.deepcopy(baselines[name][0]).double()) / (4 * params)"
-        ),
-        '"resnet20_b64_thread_speedup"': (  # the thread setting never reaches the kernels: both arms on 1 thread
-            "scaling = cu.cores.thread_scaling(resnet_forward, 1, warmup=1, repeats=3, device=device)\n"
-            "thread_speedup = scaling.speedup"
-        ),
-    },
     "12_transfer_learning": {
         '"snippet_warns_pretrained_deprecated"': (  # the snippet already fixed: weights= instead of pretrained=True
             "with warnings.catch_warnings(record=True) as caught:\n"
@@ -449,6 +424,31 @@ DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
         ),
         '"vit_lora_r4_gain_over_no_adaptation_pp"': (  # the LoRA ViT evaluated before training (B = 0, a fresh head)
             "vit_lora = {'accuracy': cu.training.evaluate(vit_for_rotated(4, SEED), rotated_test, device=device)}"
+        ),
+    },
+}
+
+# Written and checked against the notebooks' source (test_sabotage.py compiles them and requires one per asserted
+# claim), but not yet run against an executed notebook: move a notebook into SABOTAGE once its probes passed.
+DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
+    "00_setup_and_baselines": {
+        '"mnist_has_60000_train_10000_test"': "mnist_test = cu.data.load_mnist(train=True)",  # train=True twice
+        '"cifar10_has_50000_train_10000_test"': "cifar_test = cu.data.load_cifar10(train=True)",
+        '"cifar10_balanced"': "cifar_train = cu.data.load_cifar10(train=False)",  # the test split: 1,000 per class
+        'f"{name}_accuracy"': (  # the last baseline of the loop (ResNet-20), evaluated untrained
+            "name, (model, info) = 'resnet20_cifar10', baselines['resnet20_cifar10']\n"
+            "accuracy = cu.training.evaluate(cu.models.build_model('resnet20').to(device),\n"
+            "                                cu.baselines.test_split('cifar10', QUICK, SEED), device=device)\n"
+            "bound = accuracy_bounds[name][0 if QUICK else 1]"
+        ),
+        'f"{name}_file_over_fp32_params"': (  # saved as float64
+            "import copy\n"
+            "name, params = rows[-1][0], rows[-1][1]\n"
+            "overhead = cu.measure.serialized_bytes(copy.deepcopy(baselines[name][0]).double()) / (4 * params)"
+        ),
+        '"resnet20_b64_thread_speedup"': (  # the thread setting never reaches the kernels: both arms on 1 thread
+            "scaling = cu.cores.thread_scaling(resnet_forward, 1, warmup=1, repeats=3, device=device)\n"
+            "thread_speedup = scaling.speedup"
         ),
     },
     "02_quantization": {
