@@ -188,10 +188,13 @@ def _announce(name: str, quick: bool, model: nn.Module, train_data: ImageData, f
     recipe = recipe_name(name, quick)
     spec = BASELINES[name]
     why = {"paper": f"the paper's recipe ({spec.paper_source})", "quick": "quick mode",
-           "full": "full mode" + (", the course's shorter recipe; COURSE_PAPER_SCALE=1 trains "
-                                  f"{spec.paper['epochs']} epochs" if spec.paper else "")}[recipe]  # fmt: skip
+           "full": "full mode, the course's shorter recipe" if spec.paper else "full mode"}[recipe]
     print(f"{name}: training {fit_args['epochs']} epoch(s) on {len(train_data):,} images, {why}: about "
           f"{_duration(seconds)} on this machine (estimated from a few timed steps)", flush=True)
+    if recipe == "full" and spec.paper:  # the cost of the other choice, scaled by its number of epochs
+        paper_seconds = seconds * spec.paper["epochs"] / fit_args["epochs"]
+        print(f"{name}: COURSE_PAPER_SCALE=1 would train the paper's {spec.paper['epochs']} epochs instead: about "
+              f"{_duration(paper_seconds)}", flush=True)
 
 
 def _duration(seconds: float) -> str:
