@@ -139,6 +139,20 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> PairedDifferenc
     return PairedDifference(diffs, mean, mean - half, mean + half)
 
 
+def seeds_to_resolve(spread: float, effect: float, max_seeds: int = 1000) -> int | None:
+    """The fewest paired seeds n (≥ 2) whose 95 % t-interval half-width t(n−1)·spread/√n is below ``effect``.
+
+    ``spread``: the standard deviation of one seed's paired difference (measured); ``effect``: the size the
+    interval must resolve, e.g. a +1 pp target. None when even ``max_seeds`` would not do.
+    """
+    if not spread >= 0 or not effect > 0:
+        raise ValueError(f"need spread ≥ 0 and effect > 0, got spread={spread!r}, effect={effect!r}")
+    for n in range(2, max_seeds + 1):
+        if t_critical_95(n - 1) * spread / math.sqrt(n) < effect:
+            return n
+    return None
+
+
 def entropy(probabilities: torch.Tensor, base: float = math.e) -> torch.Tensor:
     """Shannon entropy of each row of a probability tensor (nats by default; ``base=2`` for bits)."""
     if base <= 0 or base == 1:

@@ -382,7 +382,7 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "import types\n"
             "transfer = types.SimpleNamespace(TARGET_CLASSES=transfer.SOURCE_CLASSES, SOURCE_CLASSES=transfer.SOURCE_CLASSES)"
         ),
-        '"finetune_gain_over_scratch_pp"': (  # the source weights never loaded: the recipe run from random weights
+        '"finetune_gain_interval_low_pp"': (  # the source weights never loaded: the recipe run from random weights
             "_globals, _target_model = run_arm.__globals__, target_model\n"
             "_globals['target_model'] = lambda from_source, seed: _target_model(False, seed)\n"
             "try:\n"
@@ -445,11 +445,6 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "thread_speedup = cu.cores.thread_scaling(resnet_forward, 1, warmup=1, repeats=3, device=device).speedup"
         ),
     },
-}
-
-# Written and checked against the notebooks' source (test_sabotage.py compiles them and requires one per asserted
-# claim), but not yet run against an executed notebook: move a notebook into SABOTAGE once its probes passed.
-DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
     "02_quantization": {
         '"dynamic_quantized_modules"': (  # modules compared by name only: every layer counts as replaced
             "replaced = [n for n, m in dynamic.named_modules() if n in originals]"
@@ -730,6 +725,225 @@ DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
         'f"sanity_rho_top_layer_{n}"': (  # the re-initialised copy never used: the maps are the trained model's
             "n, asserted = 'saliency', True\n"
             "top_rho = {**top_rho, n: rank_correlation(reference[n], reference[n]).mean().item()}"
+        ),
+    },
+}
+
+# Probes written against a notebook's source but not yet run against an executed notebook (test_sabotage.py
+# compiles them and requires one per asserted claim): move a notebook into SABOTAGE once its probes passed.
+DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
+    "05_profile_compile_export": {
+        '"profiler_top_op_is_conv"': (  # the table sorted by number of calls
+            "events = sorted(prof.key_averages(), key=lambda e: e.count, reverse=True)\n"
+            "top_op = events[0].key"
+        ),
+        '"resnet20_b64_conv_share_of_self_time"': (  # only aten::conv2d counted: the work is in the ops below it
+            "conv_share = sum(getattr(e, sort_by) for e in events if e.key == 'aten::conv2d') / total_self"
+        ),
+        '"trace_shows_convolutions"': (  # the trace exported from a profiler the model never ran in
+            "with profile(activities=activities) as _empty:\n"
+            "    pass\n"
+            "_path = trace_path.with_name('05_probe_empty_trace.json')\n"
+            "_empty.export_chrome_trace(str(_path))\n"
+            "conv_events = [e for e in json.loads(_path.read_text())['traceEvents']\n"
+            "               if e.get('ph') == 'X' and 'conv' in e.get('name', '')]"
+        ),
+        'f"{name}_own_flops_equal_flop_counter"': (
+            "name = 'resnet20'\n"
+            "ours = sum(c.flops for c in benchmark.layer_costs(nets[name], inputs[(name, 1)]))\n"
+            "with FlopCounterMode(display=False) as _counter, torch.inference_mode():\n"
+            "    nets[name](inputs[(name, 1)])\n"
+            "library = _counter.get_total_flops()",
+            "ours = ours // 2",  # multiply-adds counted, not FLOPs
+        ),
+        '"matmul_bf16_over_fp32"': (  # the cast forgotten: the "bf16" matmul runs on fp32 tensors
+            "_t = cu.measure.compare_latency({'fp32': lambda: a @ b, 'bf16': lambda: a[:bf16_n, :bf16_n] @ b[:bf16_n, :bf16_n]},\n"
+            "                                warmup=1, repeats=5, device=device)\n"
+            "matmul_gflops = benchmark.matmul_flops(matmul_n) / _t.median_ms('fp32') / 1e6\n"
+            "bf16_gflops = benchmark.matmul_flops(bf16_n) / _t.median_ms('bf16') / 1e6"
+        ),
+        '"compile_first_call_over_median"': (  # the compiled model warmed up before the one-shot timing
+            "with torch.inference_mode():\n"
+            "    _start = time.time()\n"
+            "    compiled[first_name](inputs[(first_name, first_bs)])\n"
+            "    first_call_ms = (time.time() - _start) * 1e3\n"
+            "first_call_ratio = first_call_ms / medians['torch.compile'][(first_name, first_bs)]"
+        ),
+        'f"{name}_b{bs}_compile_speedup"': (
+            "name, bs = compile_plan[0]",
+            # the first call's compile time counted in the compiled model's median
+            "_slow = medians['torch.compile'][(name, bs)] + compile_seconds[(name, bs)] * 1e3 / REPEATS\n"
+            "speedups = {**speedups, 'torch.compile': {**speedups['torch.compile'],\n"
+            "                                          (name, bs): medians['eager'][(name, bs)] / _slow}}",
+        ),
+        'f"resnet20_b{bs}_{variant.replace(\' \', \'_\')}_speedup"': (
+            "variant, bs = 'bf16 autocast', 64\n"
+            "bound = {'needs': 'bf16', 'at_least': 1.2}",
+            # autocast around the input's cast only: the convolutions still run in fp32
+            "def _cast_only():\n"
+            "    with torch.inference_mode():\n"
+            "        with torch.autocast(device.type, dtype=torch.bfloat16):\n"
+            "            _xb = inputs[('resnet20', 64)].bfloat16()\n"
+            "        return resnet(_xb.float())\n"
+            "_t = cu.measure.compare_latency({'eager': variants_for('resnet20', 64)['eager'], 'bf16': _cast_only},\n"
+            "                                warmup=1, repeats=5, device=device)\n"
+            "speedups = {**speedups, variant: {**speedups[variant], ('resnet20', bs): _t.speedup('eager', 'bf16')}}",
+        ),
+        '"resnet20_b64_bf16_top1_agreement"': (  # predictions compared on different images
+            "_fns = variants_for('resnet20', 64)\n"
+            "_agree = (_fns['bf16 autocast']().float().argmax(1) == _fns['eager']().argmax(1).roll(1)).float().mean().item()\n"
+            "bf16_agreement = {**bf16_agreement, ('resnet20', 64): _agree}"
+        ),
+        '"branchy_head_breaks_the_graph"': (  # the branch never reached: the explained model is the traced one
+            "explained = {**explained, 'branchy': explained['traced']}"
+        ),
+        '"traced_head_is_one_graph"': (  # the .item() branch still in the "traced" head
+            "explained = {**explained, 'traced': explained['branchy']}"
+        ),
+        '"timer_over_torch_benchmark"': (  # the total of all repeats reported as one call's time
+            "timer_ratio = statistics.median(ours_ms) * REPEATS / statistics.median(theirs_ms)"
+        ),
+        'f"{name}_onnxruntime_matches_eager_1e-4"': (
+            "name = 'resnet20'\n"
+            "worst = 0.0\n"
+            "for _bs in BATCHES:\n"
+            "    with torch.no_grad():\n"
+            "        _expected = nets[name](inputs[(name, _bs)]).cpu()\n"
+            "    worst = max(worst, (torch.from_numpy(ort_call(name, _bs)()) - _expected).abs().max().item())",
+            # one side in train mode: batch norm uses the batch's statistics
+            "import copy\n"
+            "_train = copy.deepcopy(nets[name]).train()\n"
+            "worst = 0.0\n"
+            "for _bs in BATCHES:\n"
+            "    with torch.no_grad():\n"
+            "        _expected = _train(inputs[(name, _bs)]).cpu()\n"
+            "    worst = max(worst, (torch.from_numpy(ort_call(name, _bs)()) - _expected).abs().max().item())",
+        ),
+        'f"{name}_b{bs}_onnxruntime_speedup"': (
+            "name, bs = 'resnet20', 1\n"
+            "phased = benchmark.compare_phased({'eager': eager_call(nets[name], inputs[(name, bs)]),\n"
+            "                                   'onnxruntime': ort_call(name, bs)}, warmup=1, repeats=5, device=device)",
+            # the ONNX Runtime session created inside the timed call
+            "_feed = {sessions[name].get_inputs()[0].name: inputs[(name, bs)].cpu().numpy()}\n"
+            "phased = benchmark.compare_phased({'eager': eager_call(nets[name], inputs[(name, bs)]),\n"
+            "                                   'onnxruntime': lambda: ort_session(onnx_paths[name], intra_op_threads=threads)\n"
+            "                                   .run(None, _feed)}, warmup=1, repeats=3, device=device)",
+        ),
+        'f"{name}_throughput_b{max(SWEEP)}_over_b1"': (
+            "name = 'simple_cnn'\n"
+            "row = sweep[name]\n"
+            "gain = (max(SWEEP) / row[max(SWEEP)]) / (1 / row[1])",
+            "gain = (1 / row[max(SWEEP)]) / (1 / row[1])",  # batches per second, not images
+        ),
+        'f"resnet20_b{bs}_thread_speedup"': (
+            "bs = 64",
+            # the thread setting never reaches the kernels: both arms run on one thread
+            "scaling = cu.cores.thread_scaling(eager_call(resnet, inputs[('resnet20', 64)]), 1, warmup=1, repeats=4,\n"
+            "                                  device=device)",
+        ),
+        '"resnet20_b64_bn_folded_speedup"': (  # batch norm applied twice: each BN kept beside a second copy of it
+            "import copy\n"
+            "_twice = copy.deepcopy(resnet)\n"
+            "for _parent in list(_twice.modules()):\n"
+            "    for _child_name, _child in list(_parent.named_children()):\n"
+            "        if isinstance(_child, nn.BatchNorm2d):\n"
+            "            setattr(_parent, _child_name, nn.Sequential(_child, copy.deepcopy(_child)))\n"
+            "folded_speedup = cu.measure.compare_models({'eager': resnet, 'folded': _twice}, x64, warmup=1,\n"
+            "                                           repeats=10).speedup('eager', 'folded')"
+        ),
+    },
+    "03_knowledge_distillation": {
+        '"snippet_raises_name_error"': (  # the snippet run where a data loader is already defined
+            "dataloader = [next(iter(cu.data.Batches(teacher_train, 64, seed=SEED, device=device)))]\n"
+            "snippet_error = None\n"
+            "try:\n"
+            "    for images, labels in dataloader:\n"
+            "        F.cross_entropy(teacher(images), labels)\n"
+            "except NameError as error:\n"
+            "    snippet_error = error"
+        ),
+        '"snippet_teacher_has_no_influence"': (  # the teacher's logits used in the snippet's loss (it is KD already)
+            "def _snippet_kd(scramble):\n"
+            "    torch.manual_seed(SEED)\n"
+            "    _student = cu.models.build_model('resnet20').to(device)\n"
+            "    _student.load_state_dict(teacher.state_dict())\n"
+            "    _teacher = cu.models.build_model('resnet20').to(device).eval() if scramble else teacher\n"
+            "    _opt = torch.optim.SGD(_student.parameters(), lr=0.01)\n"
+            "    for _step, (_x, _y) in enumerate(cu.data.Batches(teacher_train, 64, shuffle=True, seed=SEED, device=device)):\n"
+            "        if _step == 3:\n"
+            "            break\n"
+            "        _opt.zero_grad()\n"
+            "        with torch.no_grad():\n"
+            "            _t = _teacher(_x)\n"
+            "        kd_loss(_student(_x), _t, _y, 4.0, 0.5).backward()\n"
+            "        _opt.step()\n"
+            "    return {n: v.detach().clone() for n, v in _student.state_dict().items()}\n"
+            "_real, _random = _snippet_kd(False), _snippet_kd(True)\n"
+            "identical = all(torch.equal(_real[n], _random[n]) for n in _real)"
+        ),
+        '"entropy_grows_with_temperature"': (  # logits multiplied by T
+            "mean_entropy = {t: entropy(torch.softmax(test_logits * t, dim=1)).mean().item() for t in temperatures}"
+        ),
+        '"entropy_matches_course_utils"': (  # entropy in bits
+            "def entropy(probabilities):\n"
+            "    return -(probabilities * probabilities.clamp_min(1e-12).log2()).sum(1)"
+        ),
+        '"kd_loss_matches_kl_div"': (  # the T² factor forgotten
+            "def _kd_no_t2(s, t, y, temperature, alpha):\n"
+            "    log_p_t, log_p_s = torch.log_softmax(t / temperature, 1), torch.log_softmax(s / temperature, 1)\n"
+            "    return alpha * (log_p_t.exp() * (log_p_t - log_p_s)).sum(1).mean() + (1 - alpha) * F.cross_entropy(s, y)\n"
+            "mismatch = 0.0\n"
+            "for _T in (1.0, 4.0, 20.0):\n"
+            "    for _a in (0.0, 0.5, 0.9, 1.0):\n"
+            "        _lib = _a * _T**2 * F.kl_div(F.log_softmax(toy_student / _T, 1), F.softmax(toy_teacher / _T, 1),\n"
+            "                                     reduction='batchmean') + (1 - _a) * F.cross_entropy(toy_student, toy_labels)\n"
+            "        mismatch = max(mismatch, (_kd_no_t2(toy_student, toy_teacher, toy_labels, _T, _a) - _lib).abs().item())"
+        ),
+        '"kl_div_mean_reduction_divides_by_classes"': (  # 'mean' taken for the per-example mean ('batchmean')
+            "mean_over_batchmean = (F.kl_div(log_q, p_t, reduction='batchmean')\n"
+            "                       / F.kl_div(log_q, p_t, reduction='batchmean')).item()"
+        ),
+        '"soft_gradient_is_difference_of_probabilities_over_T"': (  # the student's logits not divided by T
+            "def soft_gradient(student_logits, teacher_logits, temperature):\n"
+            "    logits = student_logits.detach().clone().requires_grad_()\n"
+            "    kl = F.kl_div(F.log_softmax(logits, 1), F.softmax(teacher_logits / temperature, 1), reduction='batchmean')\n"
+            "    return torch.autograd.grad(kl, logits)[0]"
+        ),
+        '"unscaled_gradient_ratio_T32_over_T4"': "unscaled = scaled",  # the loss already multiplied by T²
+        '"scaled_gradient_ratio_T32_over_T4"': "scaled = unscaled",  # the T² factor forgotten
+        '"high_temperature_logit_matching_error"': (  # the logits' mean not removed
+            "logit_matching = difference / (10 * len(toy_student))\n"
+            "limit_error = ((high_t**2 * soft_gradient(toy_student, toy_teacher, high_t) - logit_matching).norm()\n"
+            "               / logit_matching.norm()).item()"
+        ),
+        '"student_over_teacher_latency_b64"': (  # the teacher timed as the student
+            "_pair = cu.measure.compare_models({'teacher': teacher, 'student': teacher},\n"
+            "                                  cu.models.example_input('resnet20', 64).to(device), warmup=1, repeats=3)\n"
+            "latency_ratio = _pair.median_ms('student') / _pair.median_ms('teacher')"
+        ),
+        '"teacher_memo_matches_teacher"': (  # the memo keyed by batch position: a reordered batch gets the old logits
+            "with torch.no_grad():\n"
+            "    memo_error = (teacher(probe) - teacher(probe.flip(0))).abs().max().item()"
+        ),
+        '"at_gradient_over_ce_beta1000"': (  # the teacher's maps taken for the student's
+            "transfer = attention_loss([m + 0 * logits.sum() for m in teacher_maps_of(x)], teacher_maps_of(x))\n"
+            "transfer_gradient = gradient_norm(transfer / 2, fresh)"
+        ),
+        '"kd_gain_mean_pp"': (  # the teacher's logits replaced by the student's own: the KL term is 0, KD is the
+            "gain = {**gain, 'KD': stats.paired_difference([100 * a for a in accuracy['alone']],\n"  # student alone
+            "                                              [100 * a for a in accuracy['alone']])}"
+        ),
+        '"mnist_errors_saved_mean"': (  # trained at T = 1 with α = 0: the soft targets never used
+            "_errors = {'alone': [], 'distilled': []}\n"
+            "for _seed in SEEDS:\n"
+            "    for _name, _step in {'alone': cu.training.cross_entropy_step,\n"
+            "                         'distilled': make_kd_step(mnist_teacher, 1.0, 0.0)}.items():\n"
+            "        torch.manual_seed(_seed)\n"
+            "        _net = mlp(MNIST_STUDENT)\n"
+            "        cu.training.fit(_net, mnist_student_train, epochs=MNIST_STUDENT_EPOCHS, lr=1e-3, batch_size=64,\n"
+            "                        seed=_seed, device=device, step_loss=_step, progress=False)\n"
+            "        _errors[_name].append(test_errors(_net))\n"
+            "saved = stats.paired_difference(_errors['distilled'], _errors['alone'])"
         ),
     },
 }

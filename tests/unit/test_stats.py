@@ -98,3 +98,13 @@ def test_mean_se_is_the_sample_std_over_root_n():
         stats.mean_se([1.0])
     with pytest.raises(ValueError, match="NaN"):
         stats.mean_se([1.0, float("nan")])
+
+
+def test_seeds_to_resolve_an_effect():
+    # t(5)/√6 = 1.050 is not below 1, t(6)/√7 = 0.925 is: seven seeds resolve one spread
+    assert stats.seeds_to_resolve(1.0, 1.0) == 7
+    assert stats.seeds_to_resolve(0.0, 1.0) == 2, "no spread: the smallest interval there is"
+    assert stats.seeds_to_resolve(2.0, 1.0) > stats.seeds_to_resolve(1.0, 1.0) > stats.seeds_to_resolve(0.5, 1.0)
+    assert stats.seeds_to_resolve(100.0, 1.0, max_seeds=50) is None
+    with pytest.raises(ValueError, match="effect"):
+        stats.seeds_to_resolve(1.0, 0.0)
