@@ -4,6 +4,12 @@ DistributedSampler, gradient buckets and overlap, the profiler's communication s
     torchrun --nproc-per-node 2 ddp_lessons.py --data mnist.pt --out results/06     # CPU (gloo) or one GPU per rank (nccl)
 
 Each experiment is one function; rank 0 writes every figure to ``<out>/lessons.json``.
+
+``--mistakes`` runs the experiments with common slips built in, to see what each does to the figures (notebook 06
+shows them beside the right results); ``--only`` runs some experiments:
+
+    torchrun --nproc-per-node 2 ddp_lessons.py --data mnist.pt --out results/06-broken --mistakes sum-gradients \\
+        --only equality
 """
 
 from __future__ import annotations
@@ -25,15 +31,33 @@ from train_ddp import train
 from course_utils.distributed import close_worker, init_worker, write_json
 from course_utils.models import SimpleCNN
 
+MISTAKES = {
+    "sum-gradients": "gradients summed over the ranks, not averaged (by hand, and in DDP through a comm hook)",
+    "bn-always-frozen": "BatchNorm in eval mode in the train-mode comparison, so no rank uses its own statistics",
+    "bn-never-frozen": "BatchNorm left in train mode in the frozen comparison",
+    "same-shard": "DistributedSampler told rank 0 on every rank, so every rank reads the same shard",
+    "no-set-epoch": "sampler.set_epoch(epoch) never called",
+    "full-batch": "every DDP rank given the whole global batch instead of its share",
+    "fsdp-sum": "FSDP2's gradients summed over the ranks instead of averaged",
+    "no-shard": "fully_shard never applied: each rank keeps a full replica, as with DDP",
+}
 
-def manual_data_parallel_step(model, optimizer, x, y, world_size):
+
+def manual_data_parallel_step(model, optimizer, x, y, world_size, average=True):
     """One step of data parallelism by hand: gradients of my shard, averaged over all ranks with all_reduce."""
     optimizer.zero_grad()
     F.cross_entropy(model(x), y).backward()
     for p in model.parameters():
         dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-        p.grad /= world_size
+        if average:  # the mistake "sum-gradients" skips this: every update is world_size times too large
+            p.grad /= world_size
     optimizer.step()
+
+
+def summing_hook(state, bucket):
+    """A DDP comm hook that all-reduces a bucket and keeps the sum (DDP's own hook divides by the world size)."""
+    work = dist.all_reduce(bucket.buffer(), async_op=True)
+    return work.get_future().then(lambda fut: fut.value()[0])
 
 
 def plain_step(model, optimizer, x, y):
@@ -43,17 +67,19 @@ def plain_step(model, optimizer, x, y):
     optimizer.step()
 
 
-def three_ways(info, x, y, batches, seed, batch_norm=False, frozen_bn=False):
+def three_ways(info, x, y, batches, seed, batch_norm=False, frozen_bn=False, average=True):
     """Train the same model by hand-made all-reduce, by DDP and as one process on the whole global batch."""
     base = mlp(seed, batch_norm=batch_norm).to(info.device)
     models = {name: copy.deepcopy(base) for name in ("manual", "ddp", "single")}
     models["ddp"] = DDP(models["ddp"])
+    if not average:
+        models["ddp"].register_comm_hook(None, summing_hook)
     for model in models.values():
         model.train(not frozen_bn)  # frozen BN: eval mode uses fixed statistics, identical on every rank
     opts = {name: torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for name, m in models.items()}
     for batch in batches:
         mine = batch.chunk(info.world_size)[info.rank]  # this rank's shard of the global batch
-        manual_data_parallel_step(models["manual"], opts["manual"], x[mine], y[mine], info.world_size)
+        manual_data_parallel_step(models["manual"], opts["manual"], x[mine], y[mine], info.world_size, average)
         plain_step(models["ddp"], opts["ddp"], x[mine], y[mine])
         plain_step(models["single"], opts["single"], x[batch], y[batch])  # what one process would do
     ddp = models["ddp"].module
@@ -72,13 +98,15 @@ def sync_batchnorm_check(info, seed):
         return f"{type(error).__name__}: {error}"
 
 
-def sampler_coverage(info, n, epochs=2):
+def sampler_coverage(info, n, epochs=2, rank=None, set_epoch=True):
     """Which indices each rank's DistributedSampler yields per epoch, gathered on every rank."""
     out = {}
     for size in (n, n + 1):  # n + 1 is not divisible by 2 ranks: the sampler pads with repeats
-        sampler = DistributedSampler(range(size), num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=0)
+        sampler = DistributedSampler(range(size), num_replicas=info.world_size,
+                                     rank=info.rank if rank is None else rank, shuffle=True, seed=0)  # fmt: skip
         for epoch in range(epochs):
-            sampler.set_epoch(epoch)  # without it every epoch repeats the same order
+            if set_epoch:  # without it every epoch repeats the same order
+                sampler.set_epoch(epoch)
             gathered = [None] * info.world_size
             dist.all_gather_object(gathered, list(sampler))
             seen = [i for part in gathered for i in part]
@@ -123,9 +151,10 @@ def communication_share(info, x, y, steps):
     return {"share": comm_us / total_us, "events": [e.key for e in comm], "step_ms": total_us / 1e3 / steps}
 
 
-def throughput(info, x, y, global_batch, steps, rounds=2):
+def throughput(info, x, y, global_batch, steps, rounds=2, full_batch=False):
     """Images/s at an equal global batch: 1 process (rank 0 alone, the others wait), all ranks with DDP, and all
-    ranks computing the same shards *without* any all-reduce (what the machine's cores allow at best)."""
+    ranks computing the same shards *without* any all-reduce (what the machine's cores allow at best).
+    ``full_batch``: the mistake of giving every DDP rank the whole global batch (the same images, counted once)."""
     def run(model, idx):
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         plain_step(model, opt, x[idx], y[idx])  # warm-up (and DDP's first-iteration bucket rebuild)
@@ -151,7 +180,7 @@ def throughput(info, x, y, global_batch, steps, rounds=2):
             best["single"] = max(best["single"], steps * global_batch / (now(info.device) - start))
         dist.barrier()
         torch.manual_seed(0)
-        best["ddp"] = max(best["ddp"], run(DDP(SimpleCNN().to(info.device)), mine))
+        best["ddp"] = max(best["ddp"], run(DDP(SimpleCNN().to(info.device)), torch.arange(global_batch) if full_batch else mine))
         torch.manual_seed(0)
         best["no_comm"] = max(best["no_comm"], run(SimpleCNN().to(info.device), mine))  # same work, no all-reduce
     return best
@@ -162,21 +191,32 @@ def local_bytes(tensors):
     return sum((t.to_local() if hasattr(t, "to_local") else t).numel() * t.element_size() for t in tensors)
 
 
-def fsdp2(info, x, y, batches, seed):
-    """FSDP2: shard each Linear and the root; compare with one process; measure per-rank bytes."""
+def fsdp2(info, x, y, batches, seed, divide=True, shard=True):
+    """FSDP2: shard each Linear and the root; compare with one process; measure per-rank bytes.
+
+    The mistakes: ``divide=False`` sums the shards' gradients; ``shard=False`` keeps a full replica per rank."""
     single, sharded = mlp(seed).to(info.device), mlp(seed).to(info.device)
     mesh = private_mesh(info.device.type)  # not the default group: DTensor's cache keeps the mesh until exit
-    for layer in sharded:
+    for layer in sharded if shard else []:
         if isinstance(layer, torch.nn.Linear):
             fully_shard(layer, mesh=mesh)  # each Linear's parameters: dim 0 split across the ranks
-    fully_shard(sharded, mesh=mesh)
+    if shard:
+        fully_shard(sharded, mesh=mesh)
+    else:  # a replica per rank still needs its gradients averaged to stay equal to one process
+        sharded = DDP(sharded)
     opt_single = torch.optim.SGD(single.parameters(), lr=0.05, momentum=0.9)
     opt_sharded = torch.optim.SGD(sharded.parameters(), lr=0.05, momentum=0.9)
     for batch in batches:
         mine = batch.chunk(info.world_size)[info.rank]
-        plain_step(sharded, opt_sharded, x[mine], y[mine])  # reduce-scatter averages the shards' gradients
+        opt_sharded.zero_grad()
+        F.cross_entropy(sharded(x[mine]), y[mine]).backward()  # reduce-scatter averages the shards' gradients
+        if not divide:  # a reduce-scatter that sums: the average multiplied back by the number of ranks
+            for p in sharded.parameters():
+                p.grad.mul_(info.world_size)
+        opt_sharded.step()
         plain_step(single, opt_single, x[batch], y[batch])
-    diff = max((p.full_tensor() - q).abs().max().item() for p, q in zip(sharded.parameters(), single.parameters(), strict=True))
+    diff = max((getattr(p, "full_tensor", lambda p=p: p)() - q).abs().max().item()
+               for p, q in zip(sharded.parameters(), single.parameters(), strict=True))
     adam_full, adam_sharded = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (single, sharded))
     plain_step(single, adam_full, x[batches[0]], y[batches[0]])
     plain_step(sharded, adam_sharded, x[batches[0]].chunk(info.world_size)[info.rank],
@@ -199,7 +239,10 @@ def main():
     parser.add_argument("--timing-steps", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mistakes", nargs="*", default=[], choices=sorted(MISTAKES), help="slips to build in")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these experiments")
     args = parser.parse_args()
+    slip = set(args.mistakes).__contains__
     info = init_worker()
     x, y = mnist_tensors(args.data, info.device)
     x_img = x.view(-1, 1, 28, 28)  # the CNN's view of the same images
@@ -209,21 +252,30 @@ def main():
     bn_batches = batches[:args.bn_steps]
     results = {"world_size": info.world_size, "backend": info.backend, "device": str(info.device)}
     experiments = {
-        "equality": lambda: three_ways(info, x, y, batches, args.seed),
-        "batchnorm_train": lambda: three_ways(info, x, y, bn_batches, args.seed, batch_norm=True),
-        "batchnorm_frozen": lambda: three_ways(info, x, y, bn_batches, args.seed, batch_norm=True, frozen_bn=True),
+        "equality": lambda: three_ways(info, x, y, batches, args.seed, average=not slip("sum-gradients")),
+        "batchnorm_train": lambda: three_ways(info, x, y, bn_batches, args.seed, batch_norm=True,
+                                              frozen_bn=slip("bn-always-frozen")),
+        "batchnorm_frozen": lambda: three_ways(info, x, y, bn_batches, args.seed, batch_norm=True,
+                                               frozen_bn=not slip("bn-never-frozen")),
         "sync_batchnorm": lambda: sync_batchnorm_check(info, args.seed),
-        "sampler": lambda: sampler_coverage(info, len(x)),
+        "sampler": lambda: sampler_coverage(info, len(x), rank=0 if slip("same-shard") else None,
+                                            set_epoch=not slip("no-set-epoch")),
         "buckets_small": lambda: bucket_timeline(info, x, y, bucket_cap_mb=0.25),
         "buckets_default": lambda: bucket_timeline(info, x, y, bucket_cap_mb=25),
         "profiler": lambda: communication_share(info, x_img, y, steps=5),
-        "throughput": lambda: throughput(info, x_img, y, 256, args.timing_steps),
-        "fsdp2": lambda: fsdp2(info, x, y, batches, args.seed),
+        "throughput": lambda: throughput(info, x_img, y, 256, args.timing_steps, full_batch=slip("full-batch")),
+        "fsdp2": lambda: fsdp2(info, x, y, batches, args.seed, divide=not slip("fsdp-sum"), shard=not slip("no-shard")),
         "reference_run": lambda: train(info, args.out / "reference", data=args.data, epochs=args.epochs,
                                        seed=args.seed),  # the uninterrupted single-node run of section 5
     }
+    unknown = set(args.only or []) - set(experiments)
+    if unknown:
+        parser.error(f"no experiment(s) {sorted(unknown)}; choose from {sorted(experiments)}")
+    results["mistakes"] = args.mistakes
     results["seconds"] = {}
     for name, experiment in experiments.items():
+        if args.only is not None and name not in args.only:
+            continue
         start = time.perf_counter()
         results[name] = experiment()
         results["seconds"][name] = time.perf_counter() - start

@@ -7,6 +7,8 @@
 
 After a failure torchrun restarts *all* workers; they find ``checkpoint.pt`` and resume at the next epoch, so the
 final weights equal an uninterrupted run's. Rank 0 writes ``final.pt`` and ``result.json``.
+``--mistakes no-resume`` (the checkpoint ignored on restart) and ``--mistakes sampler-epoch-lost`` (the sampler's
+epoch counted from the restart) show what breaks that equality.
 """
 
 from __future__ import annotations
@@ -35,15 +37,19 @@ def save_atomic(obj, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+MISTAKES = {"no-resume": "a restarted worker ignores the checkpoint and starts again at epoch 0",
+            "sampler-epoch-lost": "the sampler's epoch counted from the restart, so the data order is not restored"}
+
+
 def train(info, out: Path, *, data: Path, epochs: int, seed: int, batch_size: int = 64,
-          kill_rank: int = -1, kill_epoch: int = -1) -> None:  # fmt: skip
+          kill_rank: int = -1, kill_epoch: int = -1, mistakes: tuple[str, ...] = ()) -> None:  # fmt: skip
     """Train an MLP for ``epochs`` on the MNIST images in ``data``; resume from ``out/checkpoint.pt`` if present."""
     x, y = mnist_tensors(data, info.device)
     model = DDP(mlp(seed).to(info.device))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sampler = DistributedSampler(range(len(x)), shuffle=True, seed=seed)  # rank and world size from the group
     checkpoint, start_epoch = out / "checkpoint.pt", 0
-    if checkpoint.is_file():  # a restarted worker: continue after the last finished epoch
+    if checkpoint.is_file() and "no-resume" not in mistakes:  # a restarted worker: continue after the last epoch
         state = torch.load(checkpoint, map_location=info.device, weights_only=True)  # tensors and numbers only
         model.module.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])  # momentum buffers too, or the run would differ
@@ -55,7 +61,7 @@ def train(info, out: Path, *, data: Path, epochs: int, seed: int, batch_size: in
         if restart == 0 and info.rank == kill_rank and epoch == kill_epoch:
             print(f"rank {info.rank}: killing myself at the start of epoch {epoch}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)  # a hard crash: no exception, no clean-up
-        sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch - start_epoch if "sampler-epoch-lost" in mistakes else epoch)
         order = torch.tensor(list(sampler))
         for i in range(0, len(order), batch_size // info.world_size):
             idx = order[i:i + batch_size // info.world_size]
@@ -82,10 +88,11 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kill-rank", type=int, default=-1, help="this rank kills itself on the first attempt")
     parser.add_argument("--kill-epoch", type=int, default=-1, help="... at the start of this epoch")
+    parser.add_argument("--mistakes", nargs="*", default=[], choices=sorted(MISTAKES), help="slips to build in")
     args = parser.parse_args()
     info = init_worker()
     train(info, args.out, data=args.data, epochs=args.epochs, seed=args.seed, kill_rank=args.kill_rank,
-          kill_epoch=args.kill_epoch)  # fmt: skip
+          kill_epoch=args.kill_epoch, mistakes=tuple(args.mistakes))  # fmt: skip
     # DDP's reducer keeps the default group alive (torch 2.14); safe: the last collective was the epoch's barrier
     close_worker(require_gone=False)
 

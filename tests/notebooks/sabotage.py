@@ -727,11 +727,63 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "top_rho = {**top_rho, n: rank_correlation(reference[n], reference[n]).mean().item()}"
         ),
     },
-}
-
-# Probes written against a notebook's source but not yet run against an executed notebook (test_sabotage.py
-# compiles them and requires one per asserted claim): move a notebook into SABOTAGE once its probes passed.
-DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
+    "06_data_parallel": {  # most slips come from the notebook's own run with them (section 6): `broken`
+        '"dataparallel_does_nothing_without_gpus"': (  # device_ids given as CPU cores, as the snippet's author
+            "import types\n"  # expected (a stand-in: DataParallel itself refuses them without CUDA)
+            "wrapped = types.SimpleNamespace(device_ids=[0, 1])"
+        ),
+        '"dataparallel_replicates_over_all_gpus"': (  # device_ids set to one GPU (a stand-in: no GPU is needed)
+            "import types\n"
+            "wrapped = types.SimpleNamespace(device_ids=[0])"
+        ),
+        'f"{name}_max_param_diff"': ("name = 'ddp_vs_single'", "eq = broken['equality']"),  # gradients summed
+        '"batchnorm_ddp_vs_single_max_param_diff"': "bn = broken['batchnorm_train']",
+        '"frozen_batchnorm_ddp_vs_single_max_param_diff"': "frozen = broken['batchnorm_frozen']",
+        '"syncbatchnorm_refuses_cpu_or_runs_on_gpu"': (  # SyncBatchNorm assumed to work with gloo on CPU
+            "lessons = {**lessons, 'sync_batchnorm': 'works'}"
+        ),
+        '"sampler_each_sample_once_per_epoch"': (  # every rank given the same shard (the run's same-shard slip)
+            "exact = [s for k, s in broken['sampler'].items() if k.startswith('size0')]"
+        ),
+        '"sampler_new_order_each_epoch"': (  # set_epoch never called (the run's no-set-epoch slip)
+            "exact = [s for k, s in broken['sampler'].items() if k.startswith('size0')]"
+        ),
+        '"ddp_speedup_2_processes"': (  # every rank given the whole global batch (the run's full-batch slip)
+            "speedup = broken['throughput']['ddp'] / broken['throughput']['single']"
+        ),
+        '"fsdp2_vs_single_max_param_diff"': "fs = broken['fsdp2']",  # the reduce-scatter sums
+        '"fsdp2_adam_bytes_per_rank_over_full"': (  # fully_shard never applied
+            "adam_ratio = broken['fsdp2']['adam_bytes_rank'] / broken['fsdp2']['adam_bytes_full']"
+        ),
+        '"fsdp2_bytes_match_the_arithmetic"': (  # Adam's two moments counted as one
+            "predicted = parallel_plan.state_bytes(fs['params'], 'fsdp', lessons['world_size'], param_bytes=4,\n"
+            "                                      grad_bytes=4, optimizer_bytes=4)"
+        ),
+        '"a_worker_was_killed_and_restarted"': (  # max_restarts left at 0: the killed worker ends the job
+            "try:\n"
+            "    fault = distributed.launch(SCRIPTS / 'train_ddp.py', ['--data', DATA, '--out', RUNS / 'probe_no_restart',\n"
+            "                               '--epochs', EPOCHS, '--seed', SEED, '--kill-rank', 1, '--kill-epoch', KILL_EPOCH],\n"
+            "                               nnodes=2, nproc_per_node=1, max_restarts=0, timeout_s=LAUNCH_TIMEOUT_S, echo=False)\n"
+            "except distributed.LaunchError as _error:\n"
+            "    fault = distributed.LaunchResult(_error.output, 0.0, 0)\n"
+            "attempts = sum('attempt' in line for line in fault.output)"
+        ),
+        '"training_resumed_from_the_checkpoint"': (  # the checkpoint ignored on restart
+            "distributed.launch(SCRIPTS / 'train_ddp.py', ['--data', DATA, '--out', RUNS / 'probe_no_resume', '--epochs',\n"
+            "                   EPOCHS, '--seed', SEED, '--kill-rank', 1, '--kill-epoch', KILL_EPOCH, '--mistakes',\n"
+            "                   'no-resume'], nnodes=2, nproc_per_node=1, max_restarts=1, timeout_s=LAUNCH_TIMEOUT_S,\n"
+            "                   echo=False)\n"
+            "result = distributed.read_json(RUNS / 'probe_no_resume' / 'result.json')"
+        ),
+        '"two_node_restarted_vs_single_node_max_diff"': (  # the sampler's epoch counted from the restart
+            "distributed.launch(SCRIPTS / 'train_ddp.py', ['--data', DATA, '--out', RUNS / 'probe_epoch_lost', '--epochs',\n"
+            "                   EPOCHS, '--seed', SEED, '--kill-rank', 1, '--kill-epoch', KILL_EPOCH, '--mistakes',\n"
+            "                   'sampler-epoch-lost'], nnodes=2, nproc_per_node=1, max_restarts=1,\n"
+            "                   timeout_s=LAUNCH_TIMEOUT_S, echo=False)\n"
+            "_restarted = torch.load(RUNS / 'probe_epoch_lost' / 'final.pt', weights_only=True)\n"
+            "restart_diff = max((reference[k] - _restarted[k]).abs().max().item() for k in reference)"
+        ),
+    },
     "05_profile_compile_export": {
         '"profiler_top_op_is_conv"': (  # the table sorted by number of calls
             "events = sorted(prof.key_averages(), key=lambda e: e.count, reverse=True)\n"
@@ -948,6 +1000,10 @@ DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {
         ),
     },
 }
+
+# Probes written against a notebook's source but not yet run against an executed notebook (test_sabotage.py
+# compiles them and requires one per asserted claim): move a notebook into SABOTAGE once its probes passed.
+DRAFTS: dict[str, dict[str, str | tuple[str, str]]] = {}
 
 
 def _code(source: str) -> str:
