@@ -5,7 +5,8 @@ torch.distributed.tensor.parallel.
     torchrun --nproc-per-node 2 model_parallel.py --data mnist.pt --out results/07   # gloo on CPU, nccl on GPUs
 
 Every rank measures its own compute spans (perf_counter after a barrier); rank 0 gathers them and writes
-``<out>/model_parallel.json``.
+``<out>/model_parallel.json``. ``--mistakes`` builds in common slips of a pipeline (see ``MISTAKES``) and ``--parts``
+runs some parts only, to see what a slip does to the figures.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGP
 from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
 from course_utils.distributed import close_worker, init_worker, write_json
+
+MISTAKES = {"sum-microbatch-grads": "the microbatches' gradients summed, not averaged (scale_grads=False)",
+            "sum-microbatch-losses": "the step's loss reported as the sum of the microbatch losses, not their mean"}
+PARTS = ("naive", "pipeline", "tensor")
 
 
 def deep_mlp(seed: int, hidden: int) -> nn.Sequential:
@@ -99,12 +104,13 @@ def peak_in_flight(spans):
     return peak
 
 
-def pipeline_run(info, full, x, y, schedule_cls, m, repeats):
+def pipeline_run(info, full, x, y, schedule_cls, m, repeats, mistakes=()):
     """One schedule at m microbatches: loss and gradients vs the unsplit model, then the measured bubble."""
     stage_module = stage_of(full, info.rank, info.world_size)
     spans, t0_box = [], [0.0]
     stage = timed(PipelineStage(stage_module, info.rank, info.world_size, info.device), spans, t0_box)
-    schedule = schedule_cls(stage, n_microbatches=m, loss_fn=F.cross_entropy)
+    schedule = schedule_cls(stage, n_microbatches=m, loss_fn=F.cross_entropy,
+                            scale_grads="sum-microbatch-grads" not in mistakes)  # fmt: skip
     last = info.rank == info.world_size - 1
     walls, busy, peaks, losses = [], [], [], []
     for _ in range(repeats + 1):  # the first step also infers the shapes: not timed
@@ -126,12 +132,13 @@ def pipeline_run(info, full, x, y, schedule_cls, m, repeats):
     dist.barrier()  # every send of this schedule has been received before its objects go away
     del schedule, stage
     grads = {n: p.grad.clone() for n, p in stage_module.named_parameters()}
-    loss = torch.stack(losses).mean().item() if last else None
+    combine = torch.sum if "sum-microbatch-losses" in mistakes else torch.mean
+    loss = combine(torch.stack(losses)).item() if last else None
     return {"wall_ms": 1e3 * statistics.median(walls[1:]), "bubble": 1 - statistics.median(busy[1:]),
             "peak_in_flight": max(peaks[1:]), "spans": spans[:], "loss": loss}, grads  # fmt: skip
 
 
-def pipelines(info, x, y, hidden, microbatches, repeats, seed):
+def pipelines(info, x, y, hidden, microbatches, repeats, seed, mistakes=()):
     full = deep_mlp(seed, hidden).to(info.device)
     loss_ref = F.cross_entropy(full(x), y)  # the unsplit model on the whole batch, on every rank
     loss_ref.backward()
@@ -142,7 +149,7 @@ def pipelines(info, x, y, hidden, microbatches, repeats, seed):
             if name == "1f1b" and m < info.world_size:
                 continue  # 1F1B needs at least one microbatch per stage
             model = deep_mlp(seed, hidden).to(info.device)
-            run, grads = pipeline_run(info, model, x, y, cls, m, repeats)
+            run, grads = pipeline_run(info, model, x, y, cls, m, repeats, mistakes)
             run["grad_max_diff"] = max((grads[n] - ref[n]).abs().max().item() for n in ref)
             out[f"{name}_m{m}"] = run
     return out
@@ -187,6 +194,8 @@ def main():
     parser.add_argument("--microbatches", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mistakes", nargs="*", default=[], choices=sorted(MISTAKES), help="slips to build in")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="run only these parts")
     args = parser.parse_args()
     info = init_worker()
     if info.world_size != 2:
@@ -195,23 +204,27 @@ def main():
     if len(x) < args.batch:
         raise ValueError(f"{args.data} holds {len(x)} images, fewer than --batch {args.batch}: save more")
     x, y = x[:args.batch], y[:args.batch]
-    seconds, results = {}, {}
-    start = time.perf_counter()
-    stage = stage_of(deep_mlp(args.seed, args.hidden).to(info.device), info.rank, info.world_size)
-    naive = []
-    dist.barrier()
-    t0 = now(info.device)  # one clock for the three steps (both ranks leave the barrier together)
-    for _ in range(3):  # three training steps of naive model parallelism
-        naive_step(info, stage, x, y, naive, t0)
-    dist.barrier()
-    results["naive"] = {"spans": naive, "wall": now(info.device) - t0}
-    seconds["naive"] = time.perf_counter() - start
-    start = time.perf_counter()
-    results["pipeline"] = pipelines(info, x, y, args.hidden, args.microbatches, args.repeats, args.seed)
-    seconds["pipeline"] = time.perf_counter() - start
-    start = time.perf_counter()
-    results["tensor"] = tensor_parallel(info, x, args.seed)
-    seconds["tensor"] = time.perf_counter() - start
+    seconds, results = {}, {"mistakes": args.mistakes}
+    if "naive" in args.parts:
+        start = time.perf_counter()
+        stage = stage_of(deep_mlp(args.seed, args.hidden).to(info.device), info.rank, info.world_size)
+        naive = []
+        dist.barrier()
+        t0 = now(info.device)  # one clock for the three steps (both ranks leave the barrier together)
+        for _ in range(3):  # three training steps of naive model parallelism
+            naive_step(info, stage, x, y, naive, t0)
+        dist.barrier()
+        results["naive"] = {"spans": naive, "wall": now(info.device) - t0}
+        seconds["naive"] = time.perf_counter() - start
+    if "pipeline" in args.parts:
+        start = time.perf_counter()
+        results["pipeline"] = pipelines(info, x, y, args.hidden, args.microbatches, args.repeats, args.seed,
+                                        tuple(args.mistakes))  # fmt: skip
+        seconds["pipeline"] = time.perf_counter() - start
+    if "tensor" in args.parts:
+        start = time.perf_counter()
+        results["tensor"] = tensor_parallel(info, x, args.seed)
+        seconds["tensor"] = time.perf_counter() - start
     gathered = [None] * info.world_size
     dist.all_gather_object(gathered, results)  # every rank's spans and gradient differences
     if info.rank == 0:

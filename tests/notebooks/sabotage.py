@@ -784,6 +784,49 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "restart_diff = max((reference[k] - _restarted[k]).abs().max().item() for k in reference)"
         ),
     },
+    "07_model_and_pipeline_parallel": {
+        '"naive_mean_idle_fraction"': (  # the stages timed as if they overlapped: both ranks' compute over one wall
+            "naive_idle = [1 - sum(e - s for r in ranks for _, s, e in r['naive']['spans']) / ranks[0]['naive']['wall']]"
+        ),
+        '"pipeline_grad_max_diff_vs_unsplit"': (  # scale_grads off: the microbatches' gradients summed
+            "distributed.launch(SCRIPTS / 'model_parallel.py', ['--data', DATA, '--out', RUNS / 'probe_sum', '--batch',\n"
+            "                   BATCH, '--hidden', HIDDEN, '--repeats', 1, '--seed', SEED, '--microbatches', 2, '--parts',\n"
+            "                   'pipeline', '--mistakes', 'sum-microbatch-grads'], nproc_per_node=2,\n"
+            "                   timeout_s=LAUNCH_TIMEOUT_S, echo=False)\n"
+            "_pipe = [r['pipeline'] for r in distributed.read_json(RUNS / 'probe_sum' / 'model_parallel.json')['ranks']]\n"
+            "grad_diff = max(p[k]['grad_max_diff'] for p in _pipe for k in p if k != 'reference_loss')"
+        ),
+        '"pipeline_loss_max_diff_vs_unsplit"': (  # the step's loss reported as the sum of the microbatch losses
+            "distributed.launch(SCRIPTS / 'model_parallel.py', ['--data', DATA, '--out', RUNS / 'probe_loss', '--batch',\n"
+            "                   BATCH, '--hidden', HIDDEN, '--repeats', 1, '--seed', SEED, '--microbatches', 2, '--parts',\n"
+            "                   'pipeline', '--mistakes', 'sum-microbatch-losses'], nproc_per_node=2,\n"
+            "                   timeout_s=LAUNCH_TIMEOUT_S, echo=False)\n"
+            "_pipe = [r['pipeline'] for r in distributed.read_json(RUNS / 'probe_loss' / 'model_parallel.json')['ranks']]\n"
+            "loss_diff = max(abs(_pipe[-1][k]['loss'] - _pipe[-1]['reference_loss']) for k in _pipe[-1] if k != 'reference_loss')"
+        ),
+        'f"gpipe_bubble_m{m}"': (
+            "m, key = 1, 'gpipe_m1'\n"
+            "formula = gpipe_bubble(2, m)",
+            # the stages run at once, as if there were no wait: both ranks' compute spans over one step's wall time
+            "_spans = [span for p in pipe for span in p[key]['spans']]\n"
+            "_wall = max(e for _, _, e in _spans) - min(s for _, s, _ in _spans)\n"
+            "bubble = {**bubble, key: 1 - sum(e - s for _, s, e in _spans) / _wall}",
+        ),
+        '"1f1b_holds_fewer_microbatches_than_gpipe"': (  # the 1F1B schedule run as GPipe
+            "pipe = [{**p, f'1f1b_m{m_max}': p[f'gpipe_m{m_max}']} for p in pipe]"
+        ),
+        'f"tensor_parallel_{key}"': (
+            "key = 'row_max_diff'",
+            # the bias added on every rank of the row-parallel layer (the sum of the two halves, each with a bias)
+            "torch.manual_seed(SEED)\n"
+            "_layer = nn.Linear(784, 512)\n"
+            "_x = common.mnist_tensors(DATA, torch.device('cpu'))[0][:64]\n"
+            "with torch.no_grad():\n"
+            "    _row = sum(_x[:, c] @ _layer.weight[:, c].T + _layer.bias for c in torch.arange(784).chunk(2))\n"
+            "    _diff = (_row - _layer(_x)).abs().max().item()\n"
+            "ranks = [{**r, 'tensor': {**r['tensor'], key: _diff}} for r in ranks]",
+        ),
+    },
     "05_profile_compile_export": {
         '"profiler_top_op_is_conv"': (  # the table sorted by number of calls
             "events = sorted(prof.key_averages(), key=lambda e: e.count, reverse=True)\n"
