@@ -46,7 +46,8 @@ def page(markdown: str, folder: Path, title: str = "Efficient AI Course: measure
 
 
 def figures(runs: dict[str, dict[str, Any]], docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """What ``compare`` reads: per notebook its run record and ``{claim: {value, unit, passed}}``."""
+    """Per notebook its run record and ``{claim: {value, unit, passed, ...}}``: every field the claims file holds
+    (bounds, targets and their sources, what the claim catches, its note), so the JSON is a full record of the run."""
     notebooks: dict[str, Any] = {}
     for name in list(runs) + [n for n in docs if n not in runs]:
         doc = docs.get(name) or {}
@@ -54,7 +55,7 @@ def figures(runs: dict[str, dict[str, Any]], docs: dict[str, dict[str, Any]]) ->
             "run": runs.get(name),
             "mode": doc.get("mode"), "seed": doc.get("seed"), "device": doc.get("device"), "torch": doc.get("torch"),
             "cpu_capability": doc.get("hardware", {}).get("cpu_capability"),
-            "claims": {c["name"]: {"value": c["value"], "unit": c["unit"], "passed": c["passed"]} for c in doc.get("claims", [])},
+            "claims": {c["name"]: {k: v for k, v in c.items() if k != "name"} for c in doc.get("claims", [])},
         }  # fmt: skip
     return {"format": 1, "notebooks": notebooks}
 

@@ -62,6 +62,9 @@ def test_compare_lists_moved_new_gone_and_flipped_figures(tmp_path):
     assert "## Compared with a.json" in text and "| 00_demo | accuracy | 0.98 | 0.91 fraction | -7.1% |" in text
     assert "drop_pp" not in text.split("## Compared")[1].split("## Targets")[0], "an unchanged figure is not listed"
     second = json.loads((tmp_path / "b.json").read_text())
+    drop = second["notebooks"]["00_demo"]["claims"]["drop_pp"]  # the JSON keeps the bound, the target and its source
+    assert drop["at_most"] == 1.0 and drop["target"] == {"at_least": None, "at_most": 0.06, "met": False,
+                                                         "source": "Deep Compression, Table 1"}
     second["notebooks"]["00_demo"]["claims"]["accuracy"]["passed"] = False
     second["notebooks"]["00_demo"]["claims"]["extra"] = {"value": 1, "unit": "x", "passed": True}
     del second["notebooks"]["00_demo"]["claims"]["drop_pp"]
