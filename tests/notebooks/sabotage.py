@@ -392,6 +392,16 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "    _globals['target_model'] = _target_model\n"
             "gain = stats.paired_difference(accuracy['scratch', CLAIM_BUDGET], _accuracy)"
         ),
+        '"finetune_gain_over_scratch_pp"': (  # the source weights never loaded: the recipe run from random weights
+            "_globals, _target_model = run_arm.__globals__, target_model\n"
+            "_globals['target_model'] = lambda from_source, seed: _target_model(False, seed)\n"
+            "try:\n"
+            "    _accuracy = [run_arm(FINETUNE, transfer.label_budget(target_train, CLAIM_BUDGET, s),\n"
+            "                         EPOCHS_FOR[CLAIM_BUDGET], s)[0] for s in SEEDS]\n"
+            "finally:\n"
+            "    _globals['target_model'] = _target_model\n"
+            "gain = stats.paired_difference(accuracy['scratch', CLAIM_BUDGET], _accuracy)"
+        ),
         '"probe_epoch_speedup"': (  # the probe recomputes the frozen backbone every epoch
             "probe_speedup = timing.speedup('fine-tune epoch', 'probe epoch (features recomputed)')"
         ),

@@ -49,8 +49,9 @@ if mode == "chatty":  # a course worker: init_worker() makes each printed line o
     for i in range(3000):
         print(f"rank {rank} line {i}", flush=True)
 if mode == "env":  # where the launcher told this worker to run
+    # one write with its newline: two ranks share the pipe, and print's separate newline can land after the other's line
     print(f"rank {rank} device={os.environ.get('COURSE_WORKER_DEVICE')} "
-          f"visible={os.environ.get('CUDA_VISIBLE_DEVICES', 'all')}", flush=True)
+          f"visible={os.environ.get('CUDA_VISIBLE_DEVICES', 'all')}\\n", end="", flush=True)
 if mode in ("hang", "kill_agent"):
     time.sleep(600)
 """
