@@ -75,6 +75,18 @@ _REVERSED_CODEBOOKS = (
     "decoded_accuracy = cu.training.evaluate(_model, test_data, device=device)"
 )
 
+# 12: the source weights never loaded: the fine-tuning recipe run from random weights
+_NO_SOURCE = (
+    "_globals, _target_model = run_arm.__globals__, target_model\n"
+    "_globals['target_model'] = lambda from_source, seed: _target_model(False, seed)\n"
+    "try:\n"
+    "    _accuracy = [run_arm(FINETUNE, transfer.label_budget(target_train, CLAIM_BUDGET, s),\n"
+    "                         EPOCHS_FOR[CLAIM_BUDGET], s)[0] for s in SEEDS]\n"
+    "finally:\n"
+    "    _globals['target_model'] = _target_model\n"
+    "gain = stats.paired_difference(accuracy['scratch', CLAIM_BUDGET], _accuracy)"
+)
+
 SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
     "04_compression_pipeline": {
         '"baseline_accuracy"': (  # the untrained model loaded instead of the baseline
@@ -382,26 +394,8 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "import types\n"
             "transfer = types.SimpleNamespace(TARGET_CLASSES=transfer.SOURCE_CLASSES, SOURCE_CLASSES=transfer.SOURCE_CLASSES)"
         ),
-        '"finetune_gain_interval_low_pp"': (  # the source weights never loaded: the recipe run from random weights
-            "_globals, _target_model = run_arm.__globals__, target_model\n"
-            "_globals['target_model'] = lambda from_source, seed: _target_model(False, seed)\n"
-            "try:\n"
-            "    _accuracy = [run_arm(FINETUNE, transfer.label_budget(target_train, CLAIM_BUDGET, s),\n"
-            "                         EPOCHS_FOR[CLAIM_BUDGET], s)[0] for s in SEEDS]\n"
-            "finally:\n"
-            "    _globals['target_model'] = _target_model\n"
-            "gain = stats.paired_difference(accuracy['scratch', CLAIM_BUDGET], _accuracy)"
-        ),
-        '"finetune_gain_over_scratch_pp"': (  # the source weights never loaded: the recipe run from random weights
-            "_globals, _target_model = run_arm.__globals__, target_model\n"
-            "_globals['target_model'] = lambda from_source, seed: _target_model(False, seed)\n"
-            "try:\n"
-            "    _accuracy = [run_arm(FINETUNE, transfer.label_budget(target_train, CLAIM_BUDGET, s),\n"
-            "                         EPOCHS_FOR[CLAIM_BUDGET], s)[0] for s in SEEDS]\n"
-            "finally:\n"
-            "    _globals['target_model'] = _target_model\n"
-            "gain = stats.paired_difference(accuracy['scratch', CLAIM_BUDGET], _accuracy)"
-        ),
+        '"finetune_gain_interval_low_pp"': _NO_SOURCE,  # quick mode: not asserted (its bound is full mode's)
+        '"finetune_gain_over_scratch_pp"': _NO_SOURCE,
         '"probe_epoch_speedup"': (  # the probe recomputes the frozen backbone every epoch
             "probe_speedup = timing.speedup('fine-tune epoch', 'probe epoch (features recomputed)')"
         ),
