@@ -51,7 +51,9 @@ def stage_of(model: nn.Sequential, rank: int, world: int) -> nn.Sequential:
 
 
 def naive_step(info, stage, x, y, spans, t0):
-    """Stage 0 computes, sends its activation, waits for the gradient; the last stage waits, computes, sends back."""
+    """Stage 0 computes, sends its activation, waits for the gradient; the last stage waits, computes, sends back.
+
+    Returns the loss on the last stage, None on the others."""
     last = info.rank == info.world_size - 1
     if info.rank == 0:
         start = now(x.device)
@@ -74,6 +76,8 @@ def naive_step(info, stage, x, y, spans, t0):
         loss.backward()
         spans.append(("backward", start - t0, now(x.device) - t0))
         dist.send(act.grad, dst=0)
+        return loss.detach()
+    return None
 
 
 def timed(stage: PipelineStage, spans: list, t0_box: list) -> PipelineStage:
@@ -91,6 +95,24 @@ def timed(stage: PipelineStage, spans: list, t0_box: list) -> PipelineStage:
     return stage
 
 
+def float32_handshake(stage: PipelineStage) -> PipelineStage:
+    """Open the stage's links with float32 tensors both ways, as torch does since pytorch/pytorch#165539.
+
+    torch 2.9's stages send an int64 and receive a float32 in their first exchange; gloo checks the sizes (8 vs 4
+    bytes) and aborts the process, NCCL does not notice. Where the library already sends float32, this changes
+    nothing."""
+    handshake = stage._get_init_p2p_neighbors_ops
+
+    def float32_ops():
+        ops = handshake()
+        for op in ops:
+            op.tensor = op.tensor.float()
+        return ops
+
+    stage._get_init_p2p_neighbors_ops = float32_ops
+    return stage
+
+
 def busy_fraction(spans, wall):
     return sum(end - start for _, start, end in spans) / wall
 
@@ -104,14 +126,37 @@ def peak_in_flight(spans):
     return peak
 
 
+def pipeline_step(info, schedule, stage_module, x, y, losses, spans, t0):
+    """One training step of ``schedule`` on this rank; ``schedule`` None is GPipe at m = 1 by hand (the naive split)."""
+    if schedule is None:
+        loss = naive_step(info, stage_module, x, y, spans, t0)
+        losses += [] if loss is None else [loss]
+    elif info.rank == 0:
+        schedule.step(x)
+    elif info.rank == info.world_size - 1:
+        schedule.step(target=y, losses=losses)
+    else:
+        schedule.step()
+
+
 def pipeline_run(info, full, x, y, schedule_cls, m, repeats, mistakes=()):
-    """One schedule at m microbatches: loss and gradients vs the unsplit model, then the measured bubble."""
+    """One schedule at m microbatches: loss and gradients vs the unsplit model, then the measured bubble.
+
+    A torch that refuses fewer microbatches than stages (2.9 does, 2.14 does not) gets GPipe at m = 1 by hand: one
+    microbatch through the pipeline is exactly the naive split of ``naive_step``, measured the same way."""
     stage_module = stage_of(full, info.rank, info.world_size)
     spans, t0_box = [], [0.0]
-    stage = timed(PipelineStage(stage_module, info.rank, info.world_size, info.device), spans, t0_box)
-    schedule = schedule_cls(stage, n_microbatches=m, loss_fn=F.cross_entropy,
-                            scale_grads="sum-microbatch-grads" not in mistakes)  # fmt: skip
+    stage = timed(float32_handshake(PipelineStage(stage_module, info.rank, info.world_size, info.device)), spans, t0_box)
     last = info.rank == info.world_size - 1
+    try:
+        schedule = schedule_cls(stage, n_microbatches=m, loss_fn=F.cross_entropy,
+                                scale_grads="sum-microbatch-grads" not in mistakes)  # fmt: skip
+        how = f"torch.distributed.pipelining.{schedule_cls.__name__}"
+    except ValueError:
+        if not (issubclass(schedule_cls, ScheduleGPipe) and m == 1):
+            raise
+        schedule, how = None, f"by hand (torch {torch.__version__} refuses m < stages): the naive split"
+
     walls, busy, peaks, losses = [], [], [], []
     for _ in range(repeats + 1):  # the first step also infers the shapes: not timed
         stage_module.zero_grad()
@@ -119,12 +164,7 @@ def pipeline_run(info, full, x, y, schedule_cls, m, repeats, mistakes=()):
         losses = []
         dist.barrier()
         t0_box[0] = now(info.device)
-        if info.rank == 0:
-            schedule.step(x)
-        elif last:
-            schedule.step(target=y, losses=losses)
-        else:
-            schedule.step()
+        pipeline_step(info, schedule, stage_module, x, y, losses, spans, t0_box[0])
         wall = now(info.device) - t0_box[0]
         walls.append(wall)
         busy.append(busy_fraction(spans, wall))
@@ -135,7 +175,7 @@ def pipeline_run(info, full, x, y, schedule_cls, m, repeats, mistakes=()):
     combine = torch.sum if "sum-microbatch-losses" in mistakes else torch.mean
     loss = combine(torch.stack(losses)).item() if last else None
     return {"wall_ms": 1e3 * statistics.median(walls[1:]), "bubble": 1 - statistics.median(busy[1:]),
-            "peak_in_flight": max(peaks[1:]), "spans": spans[:], "loss": loss}, grads  # fmt: skip
+            "peak_in_flight": max(peaks[1:]), "spans": spans[:], "loss": loss, "how": how}, grads  # fmt: skip
 
 
 def pipelines(info, x, y, hidden, microbatches, repeats, seed, mistakes=()):

@@ -76,6 +76,37 @@ close_worker()
 print(f"rank {info.rank} closed cleanly", flush=True)
 """
 
+# A worker that runs 07's pipeline at m = 1 and m = 2 with a GPipe that refuses fewer microbatches than stages, as
+# torch 2.9's does: m = 1 must then run by hand (the naive split) and still match the unsplit model.
+PIPELINE_WORKER = """
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import torch
+import model_parallel
+from course_utils.distributed import close_worker, init_worker
+from torch.distributed.pipelining import ScheduleGPipe
+
+class StrictGPipe(ScheduleGPipe):
+    def __init__(self, stage, n_microbatches, **kwargs):
+        if n_microbatches < stage.num_stages:
+            raise ValueError("Number of microbatches must be greater than or equal to the number of stages")
+        super().__init__(stage, n_microbatches, **kwargs)
+
+info = init_worker()
+g = torch.Generator().manual_seed(0)
+x, y = torch.randn(32, 784, generator=g), torch.randint(0, 10, (32,), generator=g)
+full = model_parallel.deep_mlp(0, 32)
+model_parallel.ScheduleGPipe = StrictGPipe  # pipelines() picks the schedule by this name
+out = model_parallel.pipelines(info, x, y, hidden=32, microbatches=[1, 2], repeats=1, seed=0)
+for key in ("gpipe_m1", "gpipe_m2"):
+    run = out[key]
+    print(f"rank {info.rank} {key} grad {run['grad_max_diff']:.1e} how {run['how']}", flush=True)
+    assert run["grad_max_diff"] < 1e-6, run["grad_max_diff"]
+    if run["loss"] is not None:
+        assert abs(run["loss"] - out["reference_loss"]) < 1e-6, (run["loss"], out["reference_loss"])
+close_worker()
+"""
+
 
 @pytest.fixture
 def worker(tmp_path: Path) -> Path:
@@ -320,3 +351,35 @@ def test_tensor_parallel_leaves_no_process_group_behind(tmp_path):
     assert sum("closed cleanly" in line for line in result.output) == 2
     with pytest.raises(distributed.WorkerFailed, match="outlived destroy_process_group"):
         distributed.launch(script, [*args, "held"], echo=False, timeout_s=120)
+
+
+def test_gpipe_refusing_one_microbatch_runs_it_by_hand(tmp_path):
+    """torch 2.9's GPipe refuses m < stages: m = 1 is then the naive split, run by hand, equal to the unsplit model."""
+    script = tmp_path / "pipeline_worker.py"
+    script.write_text(textwrap.dedent(PIPELINE_WORKER))
+    repo = Path(distributed.__file__).resolve().parents[1]
+    result = distributed.launch(script, [str(repo), str(repo / "notebooks" / "scripts")], echo=False, timeout_s=120)
+    lines = [line for line in result.output if " grad " in line]
+    assert len(lines) == 4, result.output
+    assert all("by hand" in line for line in lines if "gpipe_m1" in line)
+    assert all("torch.distributed.pipelining.StrictGPipe" in line for line in lines if "gpipe_m2" in line)
+
+
+def test_pipeline_links_open_with_float32_both_ways():
+    """torch 2.9 opens a stage's links sending int64 and receiving float32, which gloo aborts on (pytorch#165539)."""
+    import torch
+
+    sys.path.insert(0, str(Path(distributed.__file__).resolve().parents[1] / "notebooks" / "scripts"))
+    import model_parallel
+
+    class Op:
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+    class Stage:  # what torch 2.9's PipelineStage returns for its first exchange
+        def _get_init_p2p_neighbors_ops(self):
+            return [Op(torch.zeros(1)), Op(torch.tensor(1))]
+
+    ops = model_parallel.float32_handshake(Stage())._get_init_p2p_neighbors_ops()
+    assert [str(op.tensor.dtype) for op in ops] == ["torch.float32", "torch.float32"]
+    assert [op.tensor.item() for op in ops] == [0.0, 1.0]
