@@ -113,9 +113,10 @@ if {COLAB_MARKER}:
     needed = [Requirement(line) for line in metadata.requires("{DISTRIBUTION}")]
     needed = [r for r in needed if r.marker is None or any(r.marker.evaluate({{"extra": e}}) for e in ["", *extras])]
     missing = [str(r).split(";")[0] for r in needed if re.sub(r"[-_.]+", "-", r.name).lower() not in before]
-    torchao_for = {{"2.9": "torchao==0.15.0", "2.10": "torchao==0.16.0"}}  # newer torchao fails to import on these
-    torch_minor = ".".join(before.get("torch", "").split(".")[:2])
-    missing = [torchao_for.get(torch_minor, m) if m.startswith("torchao") else m for m in missing]
+    # newer torchao fails to import on these torches, and peft 0.19 and newer refuse torchao below 0.16
+    built_for = {{"2.9": {{"torchao": "torchao==0.15.0", "peft": "peft==0.18.1"}}, "2.10": {{"torchao": "torchao==0.16.0"}}}}
+    pins = built_for.get(".".join(before.get("torch", "").split(".")[:2]), {{}})
+    missing = [pins.get(re.split(r"[<>=!~ ]", m)[0].lower(), m) for m in missing]
     held = [f"{{n}}=={{v}}" for n, v in before.items() if n in ("torch", "torchvision", "torchaudio", "numpy", "triton")
             or n.startswith(("nvidia-", "cuda-"))]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:

@@ -133,6 +133,15 @@ def test_colab_cell_installs_the_torchao_built_for_colabs_torch(monkeypatch, col
     assert calls[1][3:] == [torchao or floor]
 
 
+@pytest.mark.parametrize(("colab_torch", "peft"), [("2.9.1", "peft==0.18.1"), ("2.14.1", None)])
+def test_colab_cell_installs_a_peft_that_accepts_that_torchao(monkeypatch, colab_torch, peft):
+    """peft 0.19 and newer raise ImportError beside torchao 0.15, the torchao torch 2.9 needs."""
+    colab = {_name(r): "99.0" for r in PYPROJECT["dependencies"]} | {"torch": colab_torch}
+    calls, _ = _run_colab_cell(monkeypatch, badges.colab_source("someone/fork", ["crosscheck"]), colab)
+    newest = next(r.split("#")[0].strip() for r in PYPROJECT["optional-dependencies"]["crosscheck"] if _name(r) == "peft")
+    assert calls[1][3:] == [peft or newest]
+
+
 def test_colab_cell_on_a_colab_that_has_everything_installs_only_the_course(monkeypatch, capsys):
     colab = {_name(r): "99.0" for r in PYPROJECT["dependencies"]} | {"torch": torch.__version__.split("+")[0]}
     calls, _ = _run_colab_cell(monkeypatch, badges.colab_source("someone/fork"), colab)
