@@ -95,7 +95,6 @@ class StrictGPipe(ScheduleGPipe):
 info = init_worker()
 g = torch.Generator().manual_seed(0)
 x, y = torch.randn(32, 784, generator=g), torch.randint(0, 10, (32,), generator=g)
-full = model_parallel.deep_mlp(0, 32)
 model_parallel.ScheduleGPipe = StrictGPipe  # pipelines() picks the schedule by this name
 out = model_parallel.pipelines(info, x, y, hidden=32, microbatches=[1, 2], repeats=1, seed=0)
 for key in ("gpipe_m1", "gpipe_m2"):
@@ -365,11 +364,11 @@ def test_gpipe_refusing_one_microbatch_runs_it_by_hand(tmp_path):
     assert all("torch.distributed.pipelining.StrictGPipe" in line for line in lines if "gpipe_m2" in line)
 
 
-def test_pipeline_links_open_with_float32_both_ways():
+def test_pipeline_links_open_with_float32_both_ways(monkeypatch):
     """torch 2.9 opens a stage's links sending int64 and receiving float32, which gloo aborts on (pytorch#165539)."""
     import torch
 
-    sys.path.insert(0, str(Path(distributed.__file__).resolve().parents[1] / "notebooks" / "scripts"))
+    monkeypatch.syspath_prepend(str(Path(distributed.__file__).resolve().parents[1] / "notebooks" / "scripts"))
     import model_parallel
 
     class Op:
