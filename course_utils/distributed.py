@@ -415,11 +415,11 @@ def read_json(path: str | Path) -> dict[str, Any]:
 
 
 def script_source(path: str | Path, name: str) -> str:
-    """The source of the top-level function ``name`` in a worker script, to show it in a notebook cell."""
+    """The source of the top-level function or class ``name`` in a worker script, to show it in a notebook cell."""
     import ast
 
     text = Path(path).read_text()
     for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
             return ast.get_source_segment(text, node) or ""
-    raise KeyError(f"{Path(path).name} defines no top-level function {name!r}")
+    raise KeyError(f"{Path(path).name} defines no top-level function or class {name!r}")

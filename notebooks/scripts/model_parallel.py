@@ -27,7 +27,10 @@ from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, 
 from course_utils.distributed import close_worker, init_worker, write_json
 
 MISTAKES = {"sum-microbatch-grads": "the microbatches' gradients summed, not averaged (scale_grads=False)",
-            "sum-microbatch-losses": "the step's loss reported as the sum of the microbatch losses, not their mean"}
+            "sum-microbatch-losses": "the step's loss reported as the sum of the microbatch losses, not their mean",
+            "no-backward-all-reduce": "Megatron's f without its backward all-reduce: each rank keeps its own branch's input "
+                                      "gradient",
+            "bias-on-every-rank": "the row-parallel layer's bias added on every rank before the all-reduce"}
 PARTS = ("naive", "pipeline", "tensor")
 
 
@@ -225,6 +228,74 @@ def tensor_parallel(info, x, seed, features=512):
             "weight_shard_shape": list(two[0].weight.to_local().shape)}  # fmt: skip
 
 
+class CopyToRanks(torch.autograd.Function):
+    """Megatron's f: the input goes to every rank's branch unchanged; backward sums the branches' gradients."""
+
+    @staticmethod
+    def forward(ctx, x, counts, reduce_backward=True):
+        ctx.counts, ctx.reduce_backward = counts, reduce_backward
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        if ctx.reduce_backward:
+            dist.all_reduce(grad)
+            ctx.counts["backward"] += 1
+        return grad, None, None
+
+
+class SumOverRanks(torch.autograd.Function):
+    """Megatron's g: the partial outputs are summed over ranks; backward passes the gradient on unchanged."""
+
+    @staticmethod
+    def forward(ctx, partial, counts):
+        total = partial.clone()
+        dist.all_reduce(total)
+        counts["forward"] += 1
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+def megatron_mlp(info, x, seed, hidden=256, mistakes=()):
+    """Linear → ReLU → Linear split the Megatron way by hand, forward and backward, against the unsplit MLP.
+
+    The first layer is split by output features (column-parallel: rank r holds rows r of W1), the second by input
+    features (row-parallel: the matching columns of W2), so the ReLU runs on local features and one all-reduce (g)
+    ends the forward pass; in the backward pass one all-reduce (f) sums the two branches' gradients for x."""
+    torch.manual_seed(seed)
+    mlp = nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10)).to(info.device)
+    x_ref = x.clone().requires_grad_()
+    out_ref = mlp(x_ref)
+    out_ref.square().mean().backward()  # any loss: the gradients are what is compared
+    rank, world = info.rank, info.world_size
+
+    def shard(t, dim):
+        return t.detach().chunk(world, dim=dim)[rank].clone().requires_grad_()
+
+    w1, b1, w2 = shard(mlp[0].weight, 0), shard(mlp[0].bias, 0), shard(mlp[2].weight, 1)
+    b2 = mlp[2].bias.detach().clone().requires_grad_()
+    counts = {"forward": 0, "backward": 0}
+    x_tp = x.clone().requires_grad_()
+    h = F.relu(CopyToRanks.apply(x_tp, counts, "no-backward-all-reduce" not in mistakes) @ w1.T + b1)
+    partial = h @ w2.T + (b2 if "bias-on-every-rank" in mistakes else 0)
+    out = SumOverRanks.apply(partial, counts) + (0 if "bias-on-every-rank" in mistakes else b2)
+    out.square().mean().backward()
+    pairs = [(w1.grad, mlp[0].weight.grad.chunk(world, 0)[rank]), (b1.grad, mlp[0].bias.grad.chunk(world)[rank]),
+             (w2.grad, mlp[2].weight.grad.chunk(world, 1)[rank]), (b2.grad, mlp[2].bias.grad)]  # fmt: skip
+
+    def relative(a, b):  # gradients of a mean are small: compare with the largest reference entry
+        return ((a - b).abs().max() / b.abs().max()).item()
+
+    return {"megatron_output_max_diff": (out - out_ref).abs().max().item(),
+            "megatron_weight_grad_rel_diff": max(relative(a, b) for a, b in pairs),
+            "megatron_input_grad_rel_diff": relative(x_tp.grad, x_ref.grad),
+            "megatron_all_reduces": counts, "megatron_hidden": hidden}  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True, help="images saved by common.save_mnist_subset")
@@ -263,7 +334,8 @@ def main():
         seconds["pipeline"] = time.perf_counter() - start
     if "tensor" in args.parts:
         start = time.perf_counter()
-        results["tensor"] = tensor_parallel(info, x, args.seed)
+        results["tensor"] = tensor_parallel(info, x, args.seed) | megatron_mlp(info, x[:64], args.seed,
+                                                                                mistakes=tuple(args.mistakes))
         seconds["tensor"] = time.perf_counter() - start
     gathered = [None] * info.world_size
     dist.all_gather_object(gathered, results)  # every rank's spans and gradient differences

@@ -42,6 +42,14 @@ _NO_STE = (
     "qat_accuracy = cu.training.evaluate(_net, mnist_test, device=device)"
 )
 
+# 07: the Megatron block relaunched with one slip built in (model_parallel.py --mistakes)
+_MEGATRON = (
+    "distributed.launch(SCRIPTS / 'model_parallel.py', ['--data', DATA, '--out', RUNS / 'probe_{mistake}', '--batch',\n"
+    "                   BATCH, '--hidden', HIDDEN, '--seed', SEED, '--parts', 'tensor', '--mistakes', '{mistake}'],\n"
+    "                   nproc_per_node=2, timeout_s=LAUNCH_TIMEOUT_S, echo=False)\n"
+    "mega = [r['tensor'] for r in distributed.read_json(RUNS / 'probe_{mistake}' / 'model_parallel.json')['ranks']]"
+)
+
 # 11: our GAT layer recomputed on the cross-check's graphs with one slip (the LeakyReLU slope or the softmax axis)
 _GAT = (
     "torch.manual_seed(SEED)\n"
@@ -693,6 +701,9 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "_wall = max(e for _, _, e in _spans) - min(s for _, s, _ in _spans)\n"
             "bubble = {**bubble, key: 1 - sum(e - s for _, s, e in _spans) / _wall}",
         ),
+        '"megatron_output_max_diff"': _MEGATRON.format(mistake="bias-on-every-rank"),
+        '"megatron_weight_grad_rel_diff"': _MEGATRON.format(mistake="bias-on-every-rank"),
+        '"megatron_input_grad_rel_diff"': _MEGATRON.format(mistake="no-backward-all-reduce"),
         '"1f1b_holds_fewer_microbatches_than_gpipe"': (  # the 1F1B schedule run as GPipe
             "pipe = [{**p, f'1f1b_m{m_max}': p[f'gpipe_m{m_max}']} for p in pipe]"
         ),

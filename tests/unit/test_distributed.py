@@ -259,11 +259,12 @@ def test_init_worker_outside_torchrun_is_explained(monkeypatch):
     assert os.environ.get("RANK") is None
 
 
-def test_script_source_shows_one_function(tmp_path):
+def test_script_source_shows_one_function_or_class(tmp_path):
     script = tmp_path / "s.py"
-    script.write_text("import os\n\n\ndef step(x):\n    return x + 1\n\n\ndef other():\n    pass\n")
+    script.write_text("import os\n\n\ndef step(x):\n    return x + 1\n\n\nclass Op:\n    pass\n")
     assert distributed.script_source(script, "step") == "def step(x):\n    return x + 1"
-    with pytest.raises(KeyError, match="no top-level function 'missing'"):
+    assert distributed.script_source(script, "Op") == "class Op:\n    pass"
+    with pytest.raises(KeyError, match="no top-level function or class 'missing'"):
         distributed.script_source(script, "missing")
 
 
