@@ -116,6 +116,47 @@ def float32_handshake(stage: PipelineStage) -> PipelineStage:
     return stage
 
 
+class ActivationMeter:
+    """Bytes of the tensors autograd saved for the backward pass and still holds: the activations a schedule keeps.
+
+    ``with meter:`` installs ``saved_tensors_hooks``: every saved tensor (the parameters excepted) is counted while
+    the graph that saved it is alive, and ``peak`` is the most bytes held at once since the last ``reset()``."""
+
+    def __init__(self, parameters):
+        self.parameters = {p.data_ptr() for p in parameters}
+        self.live = self.peak = 0
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    def reset(self):
+        self.peak = self.live
+
+    def _pack(self, tensor):
+        return tensor if tensor.data_ptr() in self.parameters else _Held(tensor, self)
+
+    @staticmethod
+    def _unpack(packed):
+        return packed.tensor if isinstance(packed, _Held) else packed
+
+    def __enter__(self):
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+
+
+class _Held:
+    """One saved activation: counted when saved, uncounted when its graph lets it go."""
+
+    def __init__(self, tensor, meter):
+        self.tensor, self.meter, self.nbytes = tensor, meter, tensor.numel() * tensor.element_size()
+        meter.live += self.nbytes
+        meter.peak = max(meter.peak, meter.live)
+
+    def __del__(self):
+        self.meter.live -= self.nbytes
+
+
 def busy_fraction(spans, wall):
     return sum(end - start for _, start, end in spans) / wall
 
@@ -160,15 +201,19 @@ def pipeline_run(info, full, x, y, schedule_cls, m, repeats, mistakes=()):
             raise
         schedule, how = None, f"by hand (torch {torch.__version__} refuses m < stages): the naive split"
 
-    walls, busy, peaks, losses = [], [], [], []
+    walls, busy, peaks, losses, held = [], [], [], [], []
+    meter = ActivationMeter(stage_module.parameters())
     for _ in range(repeats + 1):  # the first step also infers the shapes: not timed
         stage_module.zero_grad()
         spans.clear()
         losses = []
         dist.barrier()
+        meter.reset()
         t0_box[0] = now(info.device)
-        pipeline_step(info, schedule, stage_module, x, y, losses, spans, t0_box[0])
+        with meter:
+            pipeline_step(info, schedule, stage_module, x, y, losses, spans, t0_box[0])
         wall = now(info.device) - t0_box[0]
+        held.append(meter.peak)
         walls.append(wall)
         busy.append(busy_fraction(spans, wall))
         peaks.append(peak_in_flight(spans))
@@ -178,7 +223,8 @@ def pipeline_run(info, full, x, y, schedule_cls, m, repeats, mistakes=()):
     combine = torch.sum if "sum-microbatch-losses" in mistakes else torch.mean
     loss = combine(torch.stack(losses)).item() if last else None
     return {"wall_ms": 1e3 * statistics.median(walls[1:]), "bubble": 1 - statistics.median(busy[1:]),
-            "peak_in_flight": max(peaks[1:]), "spans": spans[:], "loss": loss, "how": how}, grads  # fmt: skip
+            "peak_in_flight": max(peaks[1:]), "peak_activation_bytes": max(held[1:]), "spans": spans[:], "loss": loss,
+            "how": how}, grads  # fmt: skip
 
 
 def pipelines(info, x, y, hidden, microbatches, repeats, seed, mistakes=()):

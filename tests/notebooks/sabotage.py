@@ -707,6 +707,10 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
         '"1f1b_holds_fewer_microbatches_than_gpipe"': (  # the 1F1B schedule run as GPipe
             "pipe = [{**p, f'1f1b_m{m_max}': p[f'gpipe_m{m_max}']} for p in pipe]"
         ),
+        'f"1f1b_over_gpipe_activation_bytes_m{m_max}"': (  # the 1F1B schedule run as GPipe
+            "held_ratio = pipe[0][f'gpipe_m{m_max}']['peak_activation_bytes'] / "
+            "pipe[0][f'gpipe_m{m_max}']['peak_activation_bytes']"
+        ),
         'f"tensor_parallel_{key}"': (
             "key = 'row_max_diff'",
             # the bias added on every rank of the row-parallel layer (the sum of the two halves, each with a bias)
