@@ -115,9 +115,12 @@ def sampler_coverage(info, n, epochs=2, rank=None, set_epoch=True):
     return out
 
 
-def bucket_timeline(info, x, y, bucket_cap_mb):
-    """When DDP launches each gradient bucket's all-reduce, relative to the backward pass (a comm hook)."""
-    model = DDP(mlp(0).to(info.device), bucket_cap_mb=bucket_cap_mb)
+def bucket_timeline(info, x, y, bucket_cap_mb=None, hidden=256):
+    """When DDP launches each gradient bucket's all-reduce, relative to the backward pass (a comm hook).
+
+    ``bucket_cap_mb=None`` leaves DDP's default: 25 MB buckets, and a first bucket of about 1 MB so that the first
+    all-reduce starts early; any explicit cap, 25 included, applies to the first bucket too."""
+    model = DDP(mlp(0, hidden=hidden).to(info.device), bucket_cap_mb=bucket_cap_mb)
     events = []
 
     def hook(state, bucket):
@@ -261,7 +264,8 @@ def main():
         "sampler": lambda: sampler_coverage(info, len(x), rank=0 if slip("same-shard") else None,
                                             set_epoch=not slip("no-set-epoch")),
         "buckets_small": lambda: bucket_timeline(info, x, y, bucket_cap_mb=0.25),
-        "buckets_default": lambda: bucket_timeline(info, x, y, bucket_cap_mb=25),
+        "buckets_explicit_25": lambda: bucket_timeline(info, x, y, bucket_cap_mb=25, hidden=512),
+        "buckets_default": lambda: bucket_timeline(info, x, y, hidden=512),  # 2.7 MB of gradients
         "profiler": lambda: communication_share(info, x_img, y, steps=5),
         "throughput": lambda: throughput(info, x_img, y, 256, args.timing_steps, full_batch=slip("full-batch")),
         "fsdp2": lambda: fsdp2(info, x, y, batches, args.seed, divide=not slip("fsdp-sum"), shard=not slip("no-shard")),

@@ -671,6 +671,9 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "_restarted = torch.load(RUNS / 'probe_epoch_lost' / 'final.pt', weights_only=True)\n"
             "restart_diff = max((reference[k] - _restarted[k]).abs().max().item() for k in reference)"
         ),
+        '"default_first_bucket_smaller_than_explicit_25"': (  # bucket_cap_mb=25 passed for the "default" run
+            "default = explicit"
+        ),
     },
     "07_model_and_pipeline_parallel": {
         '"naive_mean_idle_fraction"': (  # the stages timed as if they overlapped: both ranks' compute over one wall
