@@ -15,6 +15,7 @@ shows them beside the right results); ``--only`` runs some experiments:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ MISTAKES = {
     "full-batch": "every DDP rank given the whole global batch instead of its share",
     "fsdp-sum": "FSDP2's gradients summed over the ranks instead of averaged",
     "no-shard": "fully_shard never applied: each rank keeps a full replica, as with DDP",
+    "accumulate-unscaled": "each accumulated micro-batch's loss not divided by the number of micro-batches",
 }
 
 
@@ -86,6 +88,34 @@ def three_ways(info, x, y, batches, seed, batch_norm=False, frozen_bn=False, ave
     return {"manual_vs_single": max_difference(models["manual"], models["single"]),
             "ddp_vs_single": max_difference(ddp, models["single"]),
             "manual_vs_ddp": max_difference(models["manual"], ddp)}  # fmt: skip
+
+
+def accumulation(info, x, y, batches, seed, micro=2, scale=True, sync_every=False):
+    """Gradient accumulation under DDP: ``micro`` backward passes per step, all-reduced once (``no_sync`` on all
+    but the last), against one process on the whole global batch; counts the all-reduces launched per step."""
+    base = mlp(seed).to(info.device)
+    ddp, single = DDP(copy.deepcopy(base)), copy.deepcopy(base)
+    launches = []
+
+    def counting_hook(state, bucket):
+        launches.append(bucket.index())
+        work = dist.all_reduce(bucket.buffer(), async_op=True)
+        return work.get_future().then(lambda fut: fut.value()[0] / info.world_size)
+
+    ddp.register_comm_hook(None, counting_hook)
+    opts = {m: torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (ddp, single)}
+    for batch in batches:
+        opts[ddp].zero_grad()
+        parts = batch.chunk(info.world_size)[info.rank].chunk(micro)  # my shard, in equal micro-batches
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            with contextlib.nullcontext() if last or sync_every else ddp.no_sync():  # no all-reduce until the last
+                loss = F.cross_entropy(ddp(x[part]), y[part])
+                (loss / len(parts) if scale else loss).backward()
+        opts[ddp].step()
+        plain_step(single, opts[single], x[batch], y[batch])
+    return {"ddp_vs_single": max_difference(ddp.module, single), "micro_batches": micro,
+            "all_reduces_per_step": len(launches) / len(batches)}  # fmt: skip
 
 
 def sync_batchnorm_check(info, seed):
@@ -260,6 +290,8 @@ def main():
                                               frozen_bn=slip("bn-always-frozen")),
         "batchnorm_frozen": lambda: three_ways(info, x, y, bn_batches, args.seed, batch_norm=True,
                                                frozen_bn=not slip("bn-never-frozen")),
+        "accumulation": lambda: accumulation(info, x, y, batches, args.seed, scale=not slip("accumulate-unscaled")),
+        "accumulation_synced": lambda: accumulation(info, x, y, batches[:3], args.seed, sync_every=True),
         "sync_batchnorm": lambda: sync_batchnorm_check(info, args.seed),
         "sampler": lambda: sampler_coverage(info, len(x), rank=0 if slip("same-shard") else None,
                                             set_epoch=not slip("no-set-epoch")),

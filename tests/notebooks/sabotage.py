@@ -674,6 +674,7 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
         '"default_first_bucket_smaller_than_explicit_25"': (  # bucket_cap_mb=25 passed for the "default" run
             "default = explicit"
         ),
+        '"accumulation_ddp_vs_single_max_param_diff"': "acc = broken['accumulation']",  # losses not divided
     },
     "07_model_and_pipeline_parallel": {
         '"naive_mean_idle_fraction"': (  # the stages timed as if they overlapped: both ranks' compute over one wall
