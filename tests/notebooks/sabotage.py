@@ -578,7 +578,17 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
         ),
         '"gxi_vs_captum_rel_diff"': (  # the gradient returned without multiplying by the input
             "_grad = Saliency(model).attribute(x8, target=t8, abs=False)\n"
-            "mismatch = {**mismatch, 'gradient_x_input': relative_difference(_grad, x8 * _grad)}"
+            "_captum = InputXGradient(model).attribute(x8, target=t8)\n"
+            "mismatch = {**mismatch, 'gradient_x_input': relative_difference(_grad, _captum)}"
+        ),
+        '"smoothgrad_vs_captum_rel_diff"': (  # |mean gradient| instead of the mean of |gradient|
+            "_g = torch.Generator().manual_seed(SEED)\n"
+            "_draws = torch.randn((len(x8) * N_SMOOTH, *x8.shape[1:]), generator=_g)\n"
+            "_noisy = x8.repeat_interleave(N_SMOOTH, dim=0) + smoothgrad_sigma(x8) * _draws\n"
+            "_grads = input_gradient(model, _noisy, t8.repeat_interleave(N_SMOOTH))\n"
+            "_ours = _grads.view(len(x8), N_SMOOTH, *x8.shape[1:]).mean(1).abs()\n"
+            "mismatch = {**mismatch, 'smoothgrad': relative_difference(_ours, captum_smoothgrad(model, x8, t8, N_SMOOTH,\n"
+            "                                                                                 smoothgrad_sigma(x8), SEED))}"
         ),
         '"ig_completeness_error"': _IG_NO_DELTA + (
             "_sums = _ig(model, x8, t8, BLACK, 256).flatten(1).sum(1)\n"
