@@ -120,15 +120,20 @@ class ActivationMeter:
     """Bytes of the tensors autograd saved for the backward pass and still holds: the activations a schedule keeps.
 
     ``with meter:`` installs ``saved_tensors_hooks``: every saved tensor (the parameters excepted) is counted while
-    the graph that saved it is alive, and ``peak`` is the most bytes held at once since the last ``reset()``."""
+    the graph that saved it is alive, and ``peak`` is the most bytes held at once since the last ``reset()``, beyond
+    what was already held then (the stage still holds tensors saved by an earlier step: not this step's)."""
 
     def __init__(self, parameters):
         self.parameters = {p.data_ptr() for p in parameters}
-        self.live = self.peak = 0
+        self.live = self.most = self.base = 0
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
 
     def reset(self):
-        self.peak = self.live
+        self.base = self.most = self.live
+
+    @property
+    def peak(self):
+        return self.most - self.base
 
     def _pack(self, tensor):
         return tensor if tensor.data_ptr() in self.parameters else _Held(tensor, self)
@@ -151,7 +156,7 @@ class _Held:
     def __init__(self, tensor, meter):
         self.tensor, self.meter, self.nbytes = tensor, meter, tensor.numel() * tensor.element_size()
         meter.live += self.nbytes
-        meter.peak = max(meter.peak, meter.live)
+        meter.most = max(meter.most, meter.live)
 
     def __del__(self):
         self.meter.live -= self.nbytes
