@@ -434,6 +434,9 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "with torch.no_grad():\n"
             "    peft_diff = (_peft(x_check) - lora_net(x_check)).abs().max().item()"
         ),
+        '"rslora_scaling_matches_peft"': (  # rsLoRA scaled by alpha / r, as plain LoRA
+            "our_scaling = LORA_ALPHA / max(LORA_RANKS)"
+        ),
         '"vit_lora_r4_gain_over_no_adaptation_pp"': (  # the LoRA ViT evaluated before training (B = 0, a fresh head)
             "vit_lora = {'accuracy': cu.training.evaluate(vit_for_rotated(4, SEED), rotated_test, device=device)}"
         ),
