@@ -629,6 +629,13 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "                                                        generator=torch.Generator().manual_seed(SEED + 1))]\n"
             "memorised = cu.training.evaluate(random_label_model, _data, device=device)"
         ),
+        'f"sanity_expected_failure_{n}_in_se"': (  # Gradient×Input without its input factor: a plain gradient
+            "n = 'gradient_x_input'\n"
+            "_trained, _random = input_gradient(model, xs, ts).abs(), input_gradient(randomised, xs, ts).abs()\n"
+            "diff = rank_correlation(_trained, _random) - last_rho['saliency']\n"
+            "mean, se = stats.mean_se(diff)\n"
+            "z = mean / se if se > 0 else 0.0"
+        ),
         'f"sanity_rho_top_layer_{n}"': (  # the re-initialised copy never used: the maps are the trained model's
             "n, asserted = 'saliency', True\n"
             "top_rho = {**top_rho, n: rank_correlation(reference[n], reference[n]).mean().item()}"
