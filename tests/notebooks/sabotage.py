@@ -966,6 +966,10 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
         ),
     },
     "02_quantization": {
+        '"pt2e_qat_converted_to_int8"': (  # convert_pt2e forgotten: the trained model still fake-quantizes in float
+            "quantize_ops = sum('quantize_per_tensor' in str(node.target) for node in qat_prepared.graph.nodes)\n"
+            "fake_quantizers = sum('FakeQuantize' in type(m).__name__ for m in qat_prepared.modules())"
+        ),
         '"dynamic_quantized_modules"': (  # modules compared by name only: every layer counts as replaced
             "replaced = [n for n, m in dynamic.named_modules() if n in originals]"
         ),
