@@ -104,8 +104,7 @@ class LateFusion(nn.Module):
         self.bias = nn.Parameter(torch.zeros(10), requires_grad=learn)
 
     def forward(self, images: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        log_p = torch.stack([F.log_softmax(self.image_model(images, audio), 1),
-                             F.log_softmax(self.audio_model(images, audio), 1)])  # fmt: skip
+        log_p = torch.stack([F.log_softmax(model(images, audio), 1) for model in (self.image_model, self.audio_model)])
         return (self.weights.view(2, 1, 1) * log_p).sum(0) + self.bias
 
 

@@ -364,9 +364,14 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
         '"best_fusion_gain_low95_pp"': (  # the audio never reaches the fusion model (its input zeroed)
             "import dataclasses\n"
             "_silent = dataclasses.replace(av.test, audio=torch.zeros_like(av.test.audio))\n"
-            "difference = (fusion.predict_paired(models[best_fusion], _silent).argmax(1) == av.test.labels).double() - (\n"
-            "    test_correct[best_single])\n"
-            "gain_pp, gain_se_pp = 100 * difference.mean().item(), 100 * fusion.clustered_se(difference, av.test)"
+            "_correct = (fusion.predict_paired(models[best_fusion], _silent).argmax(1) == av.test.labels).double()\n"
+            "gain = fusion_runs.paired_gain(_correct, test_correct[best_single], av.test)"
+        ),
+        '"fusion_gain_over_seeds_low95_pp"': (  # the audio never reaches the fusion model, on any seed
+            "import dataclasses\n"
+            "_silent = {s: dataclasses.replace(made[s][0], audio=torch.zeros_like(made[s][0].audio)) for s in SEEDS}\n"
+            "_fused = [100 * fusion.evaluate_paired(made[s][1][best_fusion], _silent[s]) for s in SEEDS]\n"
+            "seed_gain = stats.paired_difference([100 * a for a in seed_accuracy[best_single]], _fused)"
         ),
         'f"moddrop_no_{missing}_minus_{kept}_only_pp"': (  # the modality dropped at test time only, never in training
             "missing, kept = 'audio', 'image'\n"
