@@ -236,16 +236,23 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "    _, (_index, _weights) = pyg_gat(_h.flatten(0, 1), _edges, return_attention_weights=True)\n"
             "    alpha_gap = (_alpha[_index[1] // 34, _index[1] % 34, _index[0] % 34] - _weights).abs().max().item()"
         ),
-        '"graph_minus_single_low95_pp"': (
-            # the claim's gain and se as the loop's first pass saw them (the loop went on to 'intermediate')
-            "diff = test_correct[best_graph] - test_correct[best_single]\n"
-            "gain, se = 100 * diff.mean().item(), 100 * fusion.clustered_se(diff, av.test)",
-            # the audio never reaches the graph model (its input zeroed)
+        '"graph_minus_single_low95_pp"': (  # the audio never reaches the graph model (its input zeroed)
             "import dataclasses\n"
             "_silent = dataclasses.replace(av.test, audio=torch.zeros_like(av.test.audio))\n"
             "_correct = (fusion.predict_paired(models[best_graph], _silent).argmax(1) == av.test.labels).double()\n"
-            "_diff = _correct - test_correct[best_single]\n"
-            "gain, se = 100 * _diff.mean().item(), 100 * fusion.clustered_se(_diff, av.test)",
+            "over_single = fusion_runs.paired_gain(_correct, test_correct[best_single], av.test)"
+        ),
+        '"ablation_graph_has_no_cross_edges"': (  # cross edges removed in one direction only
+            "no_cross = adjacency.clone()\n"
+            "no_cross[PATCHES.start:PATCHES.stop, SEGMENTS.start:SEGMENTS.stop] = 0"
+        ),
+        '"random_graph_keeps_every_degree"': (  # edges drawn uniformly at random: the same count, other degrees
+            "_pairs = torch.triu_indices(34, 34, 1)\n"
+            "_pick = _pairs[:, torch.randperm(_pairs.shape[1], generator=torch.Generator().manual_seed(SEED))[\n"
+            "    :int(adjacency.sum()) // 2]]\n"
+            "rewired = torch.zeros(34, 34)\n"
+            "rewired[_pick[0], _pick[1]] = 1\n"
+            "rewired = rewired + rewired.T"
         ),
     },
     "09_attention_analysis": {
