@@ -380,6 +380,14 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "_fused = [100 * fusion.evaluate_paired(made[s][1][best_fusion], _silent[s]) for s in SEEDS]\n"
             "seed_gain = stats.paired_difference([100 * a for a in seed_accuracy[best_single]], _fused)"
         ),
+        '"moddrop_codes_vs_encoders_max_abs"': (  # a dropped modality's code taken as zeros (no zero-input code)
+            "_zeros = torch.zeros_like(zero_image), torch.zeros_like(zero_audio)\n"
+            "with torch.no_grad():\n"
+            "    on_codes = HeadOnCodes(moddrop[MODDROP_P].head, *_zeros)(\n"
+            "        torch.zeros_like(check_codes.images).to(device), (check_codes.audio.flatten(1) + zero_audio).view(\n"
+            "            check_codes.audio.shape).to(device))\n"
+            "codes_gap = (through_encoders - on_codes).abs().max().item()"
+        ),
         'f"moddrop_no_{missing}_minus_{kept}_only_pp"': (  # the modality dropped at test time only, never in training
             "missing, kept = 'audio', 'image'\n"
             "alone = test_correct[f'{kept} only']\n"
