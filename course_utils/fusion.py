@@ -7,11 +7,15 @@ have in common. A *missing* modality is replaced by zeros, which after standardi
     model = Unimodal("audio")
     history = fit_paired(model, av.train, epochs=5, lr=3e-3, seed=0, val=av.val)
     accuracy = evaluate_paired(model, av.test, missing="image")
+
+Shared by both notebooks, so written once: the encoders, :class:`ConcatFusion` and :class:`LateFusion` (models
+notebook 11 compares with), :class:`PartTokens` (the patch and segment tokens both start from) and
+:func:`mean_over_pairs` (averaging what a model kept, e.g. attention weights, over the test pairs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -84,6 +88,46 @@ class ConcatFusion(nn.Module):
 
     def forward(self, images: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.image_encoder(images), self.audio_encoder(audio)], dim=1))
+
+
+class LateFusion(nn.Module):
+    """Late fusion (notebook 10): a weighted sum of two frozen unimodal models' log-probabilities, plus a bias.
+
+    ``learn=False`` keeps equal weights ½, ½ and no bias: the average of the log-probabilities (a product of experts).
+    ``learn=True`` leaves the two weights and ten biases trainable (notebook 10 fits them on the validation pairs).
+    """
+
+    def __init__(self, image_model: nn.Module, audio_model: nn.Module, learn: bool) -> None:
+        super().__init__()
+        self.image_model, self.audio_model = image_model.requires_grad_(False), audio_model.requires_grad_(False)
+        self.weights = nn.Parameter(torch.full((2,), 0.5), requires_grad=learn)
+        self.bias = nn.Parameter(torch.zeros(10), requires_grad=learn)
+
+    def forward(self, images: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        log_p = torch.stack([F.log_softmax(model(images, audio), 1) for model in (self.image_model, self.audio_model)])
+        return (self.weights.view(2, 1, 1) * log_p).sum(0) + self.bias
+
+
+class PartTokens(nn.Module):
+    """A pair's parts as tokens: 16 image patches and 16 audio segments, each a ``d``-vector plus a learned position.
+
+    What notebook 10's cross-modal attention and notebook 11's graph fusion (patch and segment nodes) start from:
+    ``relu(linear(part)) + position``, one linear layer and one table of positions per modality.
+    """
+
+    def __init__(self, d: int = 32, *, patch: int = 7, frames_per_segment: int = 4, n_mels: int = 32,
+                 tokens: int = 16) -> None:  # fmt: skip
+        super().__init__()
+        self.patch, self.frames_per_segment = patch, frames_per_segment
+        self.image_in, self.audio_in = nn.Linear(patch * patch, d), nn.Linear(n_mels * frames_per_segment, d)
+        self.image_pos = nn.Parameter(0.1 * torch.randn(tokens, d))
+        self.audio_pos = nn.Parameter(0.1 * torch.randn(tokens, d))
+
+    def forward(self, images: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(image tokens (N, 16, d), audio tokens (N, 16, d))``."""
+        image_tokens = F.relu(self.image_in(image_patches(images, self.patch))) + self.image_pos
+        audio_tokens = F.relu(self.audio_in(audio_segments(audio, self.frames_per_segment))) + self.audio_pos
+        return image_tokens, audio_tokens
 
 
 def image_patches(images: torch.Tensor, patch: int = 7) -> torch.Tensor:
@@ -235,3 +279,29 @@ def clustered_se(values: torch.Tensor, split: AVSplit) -> float:
     overall = float((weights * means).sum())
     k = len(names)
     return float(torch.sqrt((weights.square() * (means - overall).square()).sum() * k / max(k - 1, 1)))
+
+
+def mean_over_pairs(model: nn.Module, split: AVSplit, read: Callable[[nn.Module], dict[str, torch.Tensor]], *,
+                    batch_size: int = 1000) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Run ``model`` on every pair of ``split`` (eval mode, no gradients) and average what ``read(model)`` returns.
+
+    ``read`` is called after each batch and returns tensors whose first dimension is the batch (e.g. the attention
+    weights the model kept of its last call); the result holds each one's mean over all pairs, on the CPU.
+    """
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    try:
+        with torch.inference_mode():
+            for images, audio, _ in paired_batches(split, batch_size, device=device):
+                model(images, audio)
+                for name, value in read(model).items():
+                    if value.shape[0] != images.shape[0]:
+                        raise ValueError(f"read() must return one row per pair of the batch ({images.shape[0]}), "
+                                         f"got {name!r} of shape {tuple(value.shape)}")  # fmt: skip
+                    total = value.double().sum(0).cpu()
+                    sums[name] = total if name not in sums else sums[name] + total
+    finally:
+        model.train(was_training)
+    return {name: (total / len(split)).float() for name, total in sums.items()}

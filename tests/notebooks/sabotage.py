@@ -236,16 +236,23 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "    _, (_index, _weights) = pyg_gat(_h.flatten(0, 1), _edges, return_attention_weights=True)\n"
             "    alpha_gap = (_alpha[_index[1] // 34, _index[1] % 34, _index[0] % 34] - _weights).abs().max().item()"
         ),
-        '"graph_minus_single_low95_pp"': (
-            # the claim's gain and se as the loop's first pass saw them (the loop went on to 'intermediate')
-            "diff = test_correct[best_graph] - test_correct[best_single]\n"
-            "gain, se = 100 * diff.mean().item(), 100 * fusion.clustered_se(diff, av.test)",
-            # the audio never reaches the graph model (its input zeroed)
+        '"graph_minus_single_low95_pp"': (  # the audio never reaches the graph model (its input zeroed)
             "import dataclasses\n"
             "_silent = dataclasses.replace(av.test, audio=torch.zeros_like(av.test.audio))\n"
             "_correct = (fusion.predict_paired(models[best_graph], _silent).argmax(1) == av.test.labels).double()\n"
-            "_diff = _correct - test_correct[best_single]\n"
-            "gain, se = 100 * _diff.mean().item(), 100 * fusion.clustered_se(_diff, av.test)",
+            "over_single = fusion_runs.paired_gain(_correct, test_correct[best_single], av.test)"
+        ),
+        '"ablation_graph_has_no_cross_edges"': (  # cross edges removed in one direction only
+            "no_cross = adjacency.clone()\n"
+            "no_cross[PATCHES.start:PATCHES.stop, SEGMENTS.start:SEGMENTS.stop] = 0"
+        ),
+        '"random_graph_keeps_every_degree"': (  # edges drawn uniformly at random: the same count, other degrees
+            "_pairs = torch.triu_indices(34, 34, 1)\n"
+            "_pick = _pairs[:, torch.randperm(_pairs.shape[1], generator=torch.Generator().manual_seed(SEED))[\n"
+            "    :int(adjacency.sum()) // 2]]\n"
+            "rewired = torch.zeros(34, 34)\n"
+            "rewired[_pick[0], _pick[1]] = 1\n"
+            "rewired = rewired + rewired.T"
         ),
     },
     "09_attention_analysis": {
@@ -364,9 +371,22 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
         '"best_fusion_gain_low95_pp"': (  # the audio never reaches the fusion model (its input zeroed)
             "import dataclasses\n"
             "_silent = dataclasses.replace(av.test, audio=torch.zeros_like(av.test.audio))\n"
-            "difference = (fusion.predict_paired(models[best_fusion], _silent).argmax(1) == av.test.labels).double() - (\n"
-            "    test_correct[best_single])\n"
-            "gain_pp, gain_se_pp = 100 * difference.mean().item(), 100 * fusion.clustered_se(difference, av.test)"
+            "_correct = (fusion.predict_paired(models[best_fusion], _silent).argmax(1) == av.test.labels).double()\n"
+            "gain = fusion_runs.paired_gain(_correct, test_correct[best_single], av.test)"
+        ),
+        '"fusion_gain_over_seeds_low95_pp"': (  # the audio never reaches the fusion model, on any seed
+            "import dataclasses\n"
+            "_silent = {s: dataclasses.replace(made[s][0], audio=torch.zeros_like(made[s][0].audio)) for s in SEEDS}\n"
+            "_fused = [100 * fusion.evaluate_paired(made[s][1][best_fusion], _silent[s]) for s in SEEDS]\n"
+            "seed_gain = stats.paired_difference([100 * a for a in seed_accuracy[best_single]], _fused)"
+        ),
+        '"moddrop_codes_vs_encoders_max_abs"': (  # a dropped modality's code taken as zeros (no zero-input code)
+            "_zeros = torch.zeros_like(zero_image), torch.zeros_like(zero_audio)\n"
+            "with torch.no_grad():\n"
+            "    on_codes = HeadOnCodes(moddrop[MODDROP_P].head, *_zeros)(\n"
+            "        torch.zeros_like(check_codes.images).to(device), (check_codes.audio.flatten(1) + zero_audio).view(\n"
+            "            check_codes.audio.shape).to(device))\n"
+            "codes_gap = (through_encoders - on_codes).abs().max().item()"
         ),
         'f"moddrop_no_{missing}_minus_{kept}_only_pp"': (  # the modality dropped at test time only, never in training
             "missing, kept = 'audio', 'image'\n"

@@ -92,3 +92,55 @@ def test_fit_paired_is_the_course_training_loop():
         fusion.fit_paired(fusion.Unimodal("image"), train, epochs=1, lr=1e-3, batch_size=32)
     history = fusion.fit_paired(fusion.Unimodal("audio"), train, epochs=2, lr=1e-3, batch_size=8)
     assert len(history.train_loss) == 2 and history.val_accuracy == []
+
+
+def test_fit_paired_refuses_a_one_cycle_schedule_of_four_steps():
+    """training.fit's other guard: four steps give OneCycleLR a one-step warm-up that divides by zero."""
+    with pytest.raises(ValueError, match="cannot schedule 1 epoch"):
+        fusion.fit_paired(fusion.Unimodal("image"), toy_split(20, 0), epochs=1, lr=1e-3, batch_size=5)
+
+
+def test_late_fusion_averages_log_probabilities_and_learns_only_when_asked():
+    split = toy_split(30)
+    torch.manual_seed(0)
+    image_model, audio_model = fusion.Unimodal("image"), fusion.Unimodal("audio")
+    average = fusion.LateFusion(image_model, audio_model, learn=False)
+    expected = 0.5 * (torch.log_softmax(image_model(split.images, split.audio), 1)
+                      + torch.log_softmax(audio_model(split.images, split.audio), 1))  # fmt: skip
+    assert torch.allclose(average(split.images, split.audio), expected, atol=1e-6)
+    assert not any(p.requires_grad for p in average.parameters())
+    learned = fusion.LateFusion(image_model, audio_model, learn=True)
+    assert {n for n, p in learned.named_parameters() if p.requires_grad} == {"weights", "bias"}
+
+
+def test_part_tokens_embed_each_patch_and_segment_with_its_position():
+    split = toy_split(4)
+    torch.manual_seed(0)
+    tokens = fusion.PartTokens(8)
+    image_tokens, audio_tokens = tokens(split.images, split.audio)
+    assert image_tokens.shape == (4, 16, 8) and audio_tokens.shape == (4, 16, 8)
+    patch_5 = split.images[2, 0, 7:14, 7:14].flatten()
+    assert torch.allclose(image_tokens[2, 5], torch.relu(tokens.image_in(patch_5)) + tokens.image_pos[5], atol=1e-6)
+    segment_3 = split.audio[1, 0, :, 12:16].flatten()
+    assert torch.allclose(audio_tokens[1, 3], torch.relu(tokens.audio_in(segment_3)) + tokens.audio_pos[3], atol=1e-6)
+
+
+def test_mean_over_pairs_averages_what_the_model_kept_over_every_pair():
+    split = toy_split(50)
+
+    class Keeper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+            self.kept = None
+
+        def forward(self, images, audio):
+            self.kept = images.flatten(1)[:, :3] * self.scale
+            return self.kept
+
+    model = Keeper().train()
+    means = fusion.mean_over_pairs(model, split, lambda m: {"kept": m.kept}, batch_size=16)  # 16 does not divide 50
+    assert torch.allclose(means["kept"], split.images.flatten(1)[:, :3].mean(0), atol=1e-6)
+    assert model.training, "the model's mode is restored"
+    with pytest.raises(ValueError, match="one row per pair"):
+        fusion.mean_over_pairs(model, split, lambda m: {"kept": m.kept.mean(0)})

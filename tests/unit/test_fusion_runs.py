@@ -55,3 +55,52 @@ def test_scores_and_figure():
     assert test_correct["both"].dtype == torch.float64 and test_correct["both"].shape == (len(av.test),)
     fig = fusion_runs.accuracy_figure(test_correct, {"image only": "tab:gray"}, title="t")
     assert len(fig.axes[0].patches) == 2
+
+
+def test_the_shared_models_follow_the_course_recipe_of_the_splits_mode(tmp_course_dirs):
+    av = AVMnist(toy_split(200, 0), toy_split(20, 1), toy_split(20, 2), pca=None,  # 2 batches: 8 one-cycle steps
+                 key={"seed": 0, "quick": True, "pca_components": 8, "snr_db": 0.0})  # fmt: skip
+    model, run = fusion_runs.shared_model("audio only", av, seed=0)
+    assert run["trained_now"] and len(run["history"]["train_loss"]) == fusion_runs.EPOCHS[True]
+    again, direct = fusion_runs.trained("audio only", fusion_runs.SHARED_MODELS["audio only"], av,
+                                        epochs=fusion_runs.EPOCHS[True], lr=fusion_runs.LR, seed=0)  # fmt: skip
+    assert not direct["trained_now"], "the same recipe by hand loads what shared_model trained"
+    with pytest.raises(ValueError, match="unknown shared model"):
+        fusion_runs.shared_model("early", av, seed=0)
+
+
+def test_best_on_validation_and_paired_gain():
+    assert fusion_runs.best_on_validation({"a": 0.5, "b": 0.7, "c": 0.9}, ["a", "b"]) == "b"
+    with pytest.raises(KeyError):
+        fusion_runs.best_on_validation({"a": 0.5}, ["a", "z"])
+    split = toy_split(100, recordings=tuple(f"r{i % 10}" for i in range(100)))
+    reference = (torch.arange(100) % 2 == 0).double()
+    better = torch.ones(100, dtype=torch.float64)
+    gain = fusion_runs.paired_gain(better, reference, split)
+    assert gain.pp == pytest.approx(50.0) and gain.pairs == 100 and gain.recordings == 10
+    assert gain.se_pp == pytest.approx(100 * fusion.clustered_se(better - reference, split))
+    assert gain.low95_pp == pytest.approx(gain.pp - 1.96 * gain.se_pp)
+    with pytest.raises(ValueError, match="same pairs"):
+        fusion_runs.paired_gain(better[:50], reference, split)
+
+
+def test_over_seeds_makes_each_seeds_models_on_that_seeds_split(monkeypatch):
+    built = []
+
+    def fake_split(seed, quick, **kwargs):
+        built.append(seed)
+        return toy_av({"seed": seed, "quick": quick, "pca_components": 8, "snr_db": 0.0}), None
+
+    monkeypatch.setattr(fusion_runs, "course_av_mnist", fake_split)
+    seen = []
+
+    def make(av, seed):
+        seen.append((av.key["seed"], seed))
+        return {"m": fusion.Unimodal("image")}
+
+    this_run = toy_av()
+    made = fusion_runs.over_seeds(make, [0, 1, 2], True, reuse={0: (this_run, {"m": "already made"})})
+    assert built == [1, 2] and seen == [(1, 1), (2, 2)], "seed 0 was reused, 1 and 2 made on their own splits"
+    assert made[0] == (this_run.test, {"m": "already made"}) and set(made) == {0, 1, 2}
+    with pytest.raises(ValueError, match="differ"):
+        fusion_runs.over_seeds(make, [1, 1], True)
