@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 
 def dominates(a: Mapping[str, float], b: Mapping[str, float], maximise: Sequence[str], minimise: Sequence[str]) -> bool:
@@ -39,7 +40,8 @@ def tradeoff_figure(rows: Sequence[Mapping[str, Any]], front: Sequence[int], *,
     """Two panels: accuracy against file bytes (colour: batch-1 latency) and against batch-1 latency (size: bytes).
 
     ``rows`` need ``name``, ``accuracy`` (fraction), ``bytes``, ``latency_b1_ms`` and may have ``accuracy_se``; the
-    front (indices into ``rows``, computed over all three objectives) is ringed and joined in each panel. A third
+    front (indices into ``rows``, computed over all three objectives) is ringed in each panel, and each panel's own
+    two-objective front is drawn as a staircase. A third
     panel places ``references`` (``name``, ``bytes_ratio`` = start bytes / variant bytes, ``drop_pp``) beside the
     variants' own ratios, so a paper's compression and this run's share one scale.
     """
@@ -59,17 +61,11 @@ def tradeoff_figure(rows: Sequence[Mapping[str, Any]], front: Sequence[int], *,
         else:
             sizes = [20 + 180 * r["bytes"] / max(r["bytes"] for r in rows) for r in rows]
             ax.scatter(xs, ys, s=sizes, color="tab:blue", alpha=0.7, zorder=2)
-        on_front = sorted(front, key=lambda i: rows[i][x_key])
-        ax.plot(
-            [xs[i] for i in on_front],
-            [ys[i] for i in on_front],
-            "-",
-            color="tab:red",
-            lw=1,
-            zorder=1,
-            label="Pareto front (accuracy, bytes, latency)",
-        )
-        ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=140, facecolors="none", edgecolors="tab:red", zorder=3)
+        panel_front = sorted(pareto_front(rows, maximise=["accuracy"], minimise=[x_key]), key=lambda i: xs[i])
+        ax.step([xs[i] for i in panel_front], [ys[i] for i in panel_front], where="post", color="tab:red", lw=1,
+                zorder=1, label="front of this panel (accuracy, x)")  # fmt: skip
+        ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=140, facecolors="none", edgecolors="tab:red",
+                   zorder=3, label="ringed: front of all three (accuracy, bytes, latency)")  # fmt: skip
         for r, x, y in zip(rows, xs, ys, strict=True):
             ax.annotate(r["name"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
@@ -97,6 +93,7 @@ def tradeoff_figure(rows: Sequence[Mapping[str, Any]], front: Sequence[int], *,
         )
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(
         xlabel="bytes: start / variant (log)",
         ylabel="accuracy drop (pp, lower is better)",
