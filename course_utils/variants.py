@@ -2,10 +2,8 @@
 
 A variant is anything that maps a batch of images to logits (an eager model, a quantized or compiled one, an ONNX
 Runtime session) plus the bytes of the file that ships it. :func:`measure` evaluates each on the same test images
-and times them all in one run at batch 1 and batch 64, so every latency is a ratio against the first variant (the
-start) measured under the same machine state. The timing is phased (``benchmark.compare_phased``: a block of calls
-per variant, the order reversed in the second phase), not interleaved call by call: PyTorch's and ONNX Runtime's
-thread pools slow each other when they alternate (notebook 05), which made eager PyTorch look many times slower.
+and times them all *interleaved* at batch 1 and batch 64 (``measure.compare_latency``), so every latency is a
+ratio against the first variant (the start) measured in the same run, under the same machine state.
 
     rows = measure({"start": Variant(model, start_bytes), "int8": Variant(q, q_bytes)}, test, repeats=30)
     rows[1]["speedup_b1"], rows[1]["bytes_ratio"], rows[1]["accuracy"], rows[1]["accuracy_se"]
@@ -19,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .benchmark import compare_phased
 from .data import ImageData
+from .measure import compare_latency
 from .stats import binomial_se
 
 
@@ -45,7 +43,7 @@ def measure(variants: Mapping[str, Variant], data: ImageData, *, device: torch.d
 
     Each row: ``name``, ``accuracy``, ``accuracy_se`` (binomial), ``agreement`` (share of predictions equal to the
     ``reference`` variant's, default the start's), ``bytes``, ``bytes_ratio`` (start / variant), median
-    ``latency_b1_ms`` / ``latency_b64_ms`` and ``speedup_b1`` / ``speedup_b64`` (start / variant, same run).
+    ``latency_b1_ms`` / ``latency_b64_ms`` and ``speedup_b1`` / ``speedup_b64`` (start / variant, interleaved).
     """
     if not variants:
         raise ValueError("variants is empty")
@@ -62,10 +60,10 @@ def measure(variants: Mapping[str, Variant], data: ImageData, *, device: torch.d
 
         return run
 
-    b1 = compare_phased({n: call(v.forward, one) for n, v in variants.items()}, phases=2, warmup=warmup,
-                        repeats=max(3, repeats // 2), device=device)  # fmt: skip
-    b64 = compare_phased({n: call(v.forward, batch) for n, v in variants.items()}, phases=2, warmup=max(1, warmup // 2),
-                         repeats=max(3, repeats // 6), device=device)  # fmt: skip
+    b1 = compare_latency({n: call(v.forward, one) for n, v in variants.items()}, warmup=warmup, repeats=repeats,
+                         device=device)  # fmt: skip
+    b64 = compare_latency({n: call(v.forward, batch) for n, v in variants.items()}, warmup=max(1, warmup // 2),
+                          repeats=max(5, repeats // 3), device=device)  # fmt: skip
     start = names[0]
     rows = []
     for name in names:
