@@ -23,6 +23,7 @@ by more than 3 standard errors of the paired difference (``suspicious``), which 
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -86,7 +87,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path | str) -> Pa
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval().cpu()
+    model = copy.deepcopy(model).eval().cpu()  # a copy: the caller's model stays where it was
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
