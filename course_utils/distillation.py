@@ -18,6 +18,9 @@ step and runs it only on examples it has not seen (keyed by a hash of each examp
 an augmented crop is a new example and is computed, never confused with its source image).
 ``holdout_split`` keeps a stratified validation split out of the training images, for choosing
 hyper-parameters (α, T, β) without touching the test set.
+
+``kd_loss`` is Hinton et al.'s loss as notebook 03 writes it out and checks against ``F.kl_div``; ``kd_step`` makes it a
+``step_loss`` for ``training.fit`` (notebook 13 distils with it).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
@@ -170,3 +174,30 @@ def holdout_split(data: ImageData, per_class: int, seed: int = 0) -> tuple[Image
     keep = torch.ones(len(data), dtype=torch.bool)
     keep[held] = False
     return data.subset(torch.nonzero(keep).flatten()), data.subset(held)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+            temperature: float, alpha: float) -> torch.Tensor:  # fmt: skip
+    """Hinton et al. (2015): ``alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · cross-entropy``, batch mean."""
+    if temperature <= 0 or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"need temperature > 0 and alpha in [0, 1], got T={temperature!r}, alpha={alpha!r}")
+    log_p_teacher = torch.log_softmax(teacher_logits / temperature, dim=1)
+    log_p_student = torch.log_softmax(student_logits / temperature, dim=1)
+    kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1).mean()
+    return alpha * temperature**2 * kl + (1 - alpha) * F.cross_entropy(student_logits, labels)
+
+
+def kd_step(teacher: Callable[[torch.Tensor], torch.Tensor], temperature: float, alpha: float
+            ) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """A ``step_loss`` for ``training.fit``: :func:`kd_loss` against ``teacher``'s logits for this very batch.
+
+    ``teacher`` is a frozen model in eval mode, or a :class:`TeacherMemo` of one (it runs under ``no_grad``).
+    """
+
+    def step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            teacher_logits = teacher(x)
+        logits = model(x)
+        return kd_loss(logits, teacher_logits, y, temperature, alpha), logits
+
+    return step

@@ -57,6 +57,10 @@ NOT_READ = "-"  # no submission, or one that could not be read: no check cell to
 ASSIGNMENT = "course"  # the assignment name inside the private nbgrader gradebook
 GRADEBOOK = "gradebook.csv"
 MAX_ROW = "(max points)"
+LEADERBOARDS = ("13_capstone",)  # notebooks whose submissions also enter a class leaderboard (course_utils.leaderboard)
+LEADERBOARD_COLUMNS = {"accuracy": "leaderboard held-out accuracy", "held_out_images": "leaderboard held-out images",
+                       "bytes": "leaderboard bytes", "latency_b1_ms": "leaderboard latency b1 ms",
+                       "qualifies": "leaderboard qualifies"}  # fmt: skip
 
 
 @dataclass
@@ -313,6 +317,8 @@ def grade_submission(path: Path, reference: Reference, *, quick: bool = True, se
             notebook, env = make_sandbox(Path(sandbox), reference, restored)
             execution = run_notebook(notebook, quick=quick, seed=seed, output_dir=Path(sandbox) / "build" / "executed",
                                      cell_timeout_s=cell_timeout_s, env=env)  # fmt: skip
+            if reference.name in LEADERBOARDS:  # scored here, in the grader's process, before the sandbox goes
+                result["leaderboard"] = score_leaderboard(Path(sandbox) / "build" / "executed", reference.name, quick)
             if executed_copy is not None:
                 executed_copy.parent.mkdir(parents=True, exist_ok=True)
                 write_bytes_atomic(executed_copy, nbformat.writes(execution.notebook).encode())
@@ -324,6 +330,24 @@ def grade_submission(path: Path, reference: Reference, *, quick: bool = True, se
     result["other_failed_cells"] = [c.as_dict() for c in execution.cells
                                     if c.status not in {"ok", "skipped"} and c.index not in graded]  # fmt: skip
     return _finish(result, "graded", grades, start)
+
+
+def score_leaderboard(output_dir: Path, name: str, quick: bool) -> dict[str, Any]:
+    """The leaderboard record of the file a submission left (``<output_dir>/leaderboard/<name>.onnx``), scored here.
+
+    The grader's own process scores the file (:func:`course_utils.leaderboard.score`): held-out accuracy on images
+    no notebook reads, file bytes, ONNX Runtime latency. No file, or one that cannot be scored, gives a ``status``
+    saying so and no figures; it never raises.
+    """
+    from .. import leaderboard
+
+    path = Path(output_dir) / "leaderboard" / f"{name}.onnx"
+    if not path.is_file():
+        return {"status": "no model submitted"}
+    try:
+        return {"status": "scored", **leaderboard.score(path, quick=quick)}
+    except Exception as error:  # a broken file is this student's problem, not the class's
+        return {"status": f"could not score: {type(error).__name__}: {str(error).strip()[:200]}"}
 
 
 def _key(raw: bytes, reference: Reference, quick: bool, seed: int) -> dict[str, Any]:
@@ -480,14 +504,16 @@ def _flags(results: dict[str, dict[str, Any]]) -> str:
 
 def gradebook_csv(references: Sequence[Reference], results: dict[str, dict[str, dict[str, Any]]]) -> str:
     """One row per student: the points of every exercise, each notebook's total, the total, and the flags."""
+    boards = [r.name for r in references if r.name in LEADERBOARDS]
     header = ["student"]
     for reference in references:
         header += [f"{reference.name} ex{e.number}" for e in reference.exercises] + [f"{reference.name} total"]
     header += ["total", "flags"]
+    header += [f"{name} {column}" for name in boards for column in LEADERBOARD_COLUMNS.values()]
     most = [MAX_ROW]
     for reference in references:
         most += [e.points for e in reference.exercises] + [reference.max_points]
-    most += [sum(r.max_points for r in references), ""]
+    most += [sum(r.max_points for r in references), ""] + [""] * len(boards) * len(LEADERBOARD_COLUMNS)
     rows = [header, most]
     for student, by_name in results.items():
         row: list[Any] = [student]
@@ -495,10 +521,19 @@ def gradebook_csv(references: Sequence[Reference], results: dict[str, dict[str, 
             result = by_name[reference.name]
             row += [g["points"] for g in result["exercises"]] + [result["points"]]
         row += [sum(r["points"] for r in by_name.values()), _flags(by_name)]
+        for name in boards:  # an empty cell where nothing was scored; the reason is in the student's report
+            board = by_name[name].get("leaderboard") or {}
+            row += [_board_cell(board.get(key)) for key in LEADERBOARD_COLUMNS]
         rows.append(row)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def _board_cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else value
 
 
 def student_report(student: str, results: dict[str, dict[str, Any]]) -> str:
@@ -510,6 +545,12 @@ def student_report(student: str, results: dict[str, dict[str, Any]]) -> str:
         if result.get("note"):
             note = (note + " " if note else "") + result["note"]
         parts.append(table(name, [ExerciseGrade(**g) for g in result["exercises"]], note).replace("# ", "## ", 1))
+        board = result.get("leaderboard")
+        if board:
+            figures = (f"held-out accuracy {board['accuracy']:.4f} on {board['held_out_images']} images, "
+                       f"{board['bytes']:,} bytes, {board['latency_b1_ms']:.3f} ms at batch 1"
+                       if board.get("status") == "scored" else board.get("status", ""))  # fmt: skip
+            parts.append(f"Leaderboard: {figures}\n")
     return "\n".join(parts)
 
 

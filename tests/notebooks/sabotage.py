@@ -96,6 +96,71 @@ _NO_SOURCE = (
 )
 
 SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
+    "13_capstone": {
+        '"start_accuracy"': (  # the untrained ViT loaded instead of the baseline
+            'start_accuracy = cu.training.evaluate(cu.vit.build_model("tiny_vit").to(device), test, device=device)'
+        ),
+        '"shrunk_equals_zeroed_units_max_abs_diff"': (  # k and v rows taken at the kept width, not the original one
+            "_bad = copy.deepcopy(pruned0)\n"
+            "with torch.no_grad():\n"
+            "    for _blk, _src, _keep in zip(_bad.blocks, start.blocks, keep_heads, strict=True):\n"
+            "        _hd = _src.attn.head_dim\n"
+            "        _within = (_keep[:, None] * _hd + torch.arange(_hd)).flatten()\n"
+            "        _inner = len(_keep) * _hd\n"
+            "        _rows = torch.cat([_within, _inner + _within, 2 * _inner + _within])\n"
+            "        _blk.attn.qkv.weight.copy_(_src.attn.qkv.weight[_rows])\n"
+            "        _blk.attn.qkv.bias.copy_(_src.attn.qkv.bias[_rows])\n"
+            "    shrink_diff = (_bad(X_test[:256]) - head_pruning.zero_units(start, keep_heads, keep_neurons)(X_test[:256])\n"
+            "                   ).abs().max().item()"
+        ),
+        '"importance_beats_reversed_in_se"': (  # the least important units kept (the ranking flipped)
+            "_kh = head_pruning.keep_top([-s for s in head_scores], PRUNE_HEADS)\n"
+            "_kn = head_pruning.keep_top([-s for s in neuron_scores], PRUNE_NEURONS)\n"
+            "reverse_gap, reverse_se = paired_gap(correct_of(head_pruning.shrink(start, _kh, _kn)), pruned0_correct)"
+        ),
+        '"kd_loss_matches_kl_div"': (  # KL(student || teacher): the student's distribution taken as the target
+            "_ls = F.log_softmax(toy_student / KD_TEMPERATURE, 1)\n"
+            "_lt = F.log_softmax(toy_teacher / KD_TEMPERATURE, 1)\n"
+            "ours = (KD_ALPHA * KD_TEMPERATURE**2 * (_ls.exp() * (_ls - _lt)).sum(1).mean()\n"
+            "        + (1 - KD_ALPHA) * F.cross_entropy(toy_student, toy_labels))\n"
+            "kd_mismatch = (ours - library).abs().item()"
+        ),
+        '"student_accuracy"': (  # the narrow model evaluated before distillation
+            "student_accuracy = cu.training.evaluate(student_before, test, device=device)"
+        ),
+        '"student_int8_bytes_ratio"': (  # the float state dict saved as the "int8" file
+            "int8_ratio = cu.measure.serialized_bytes(student) / cu.measure.serialized_bytes(student)"
+        ),
+        '"compiled_int8_agreement"': (  # the compiled model compared with another model (the float start)
+            "_start = copy.deepcopy(start).cpu()\n"
+            "with torch.no_grad():\n"
+            "    compiled_agreement = torch.cat([\n"
+            "        compiled[64](X_test[i:i + 64].cpu()).argmax(1) == _start(X_test[i:i + 64].cpu()).argmax(1)\n"
+            "        for i in range(0, n_agree, 64)]).float().mean().item()"
+        ),
+        '"onnx_vs_eager_max_abs_diff"': (  # the ONNX model fed the raw pixels, not the normalised images
+            "with torch.no_grad():\n"
+            "    onnx_diff = (onnx_forward(test.images[:256].float()) - student(X_test[:256]).cpu()).abs().max().item()"
+        ),
+        '"onnx_over_eager_speedup_b1"': (  # the two speed-ups swapped in the ratio
+            'onnx_over_eager_b1 = by_name["student"]["speedup_b1"] / by_name["student ONNX"]["speedup_b1"]'
+        ),
+        '"lora_gain_over_no_adaptation_pp"': (  # the LoRA model evaluated before training (B = 0)
+            "lora_accuracy = cu.training.evaluate(build_lora(), rotated_test, device=device)"
+        ),
+        '"lora_merge_max_abs_diff"': (  # the merge adds B @ A without the alpha / rank scaling
+            "_m = copy.deepcopy(lora_net)\n"
+            "for _name, _mod in list(_m.named_modules()):\n"
+            "    if isinstance(_mod, lora.LoRALinear):\n"
+            "        _lin = copy.deepcopy(_mod.base)\n"
+            "        with torch.no_grad():\n"
+            "            _lin.weight += _mod.B @ _mod.A\n"
+            "        _parent, _, _child = _name.rpartition('.')\n"
+            "        setattr(_m.get_submodule(_parent), _child, _lin)\n"
+            "with torch.no_grad():\n"
+            "    merge_diff = (_m(X_test[:256]) - lora_net(X_test[:256])).abs().max().item()"
+        ),
+    },
     "04_compression_pipeline": {
         '"baseline_accuracy"': (  # the untrained model loaded instead of the baseline
             'baseline_accuracy = cu.training.evaluate(cu.models.build_model("lenet5_caffe").to(device), test_data, device=device)'

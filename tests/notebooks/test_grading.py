@@ -95,3 +95,45 @@ def test_a_class_of_four_is_graded_against_the_teachers_copies(tmp_path, trained
 
     again = grade.grade_class(tmp_path / "course", teachers, out_dir=out, cell_timeout_s=CELL_TIMEOUT_S)
     assert (again["graded"], again["skipped"]) == (0, 6), "a re-run grades nothing that is already graded"
+
+
+LEADERBOARD = "13_capstone"
+
+
+def test_a_class_of_two_gets_a_leaderboard_column_scored_on_held_out_images(tmp_path, trained_baselines):
+    """alice hands in the teacher's solution (the smallest model that clears the bar on the public split); bob the
+    start's int8 ONNX file, which qualifies but is larger. The grader scores each file in its own process on the
+    held-out images and writes accuracy, bytes and latency into the gradebook beside the points."""
+    from course_utils import leaderboard
+
+    _, solved, n = _copies(LEADERBOARD)
+    bigger = nbformat.from_dict(solved)
+    chosen = "leaderboard_entry = _candidates[min(_good or list(_public), key=lambda n: _public[n][1])]"
+    exercise = exercises.find_exercises(bigger)[-1]
+    assert chosen in bigger.cells[exercise.solution_cell].source
+    bigger.cells[exercise.solution_cell].source = bigger.cells[exercise.solution_cell].source.replace(
+        chosen, 'leaderboard_entry = _candidates["start ONNX int8"]')
+    root = tmp_path / "class" / "submitted"
+    _hand_in(root, "alice", LEADERBOARD, solved)
+    _hand_in(root, "bob", LEADERBOARD, bigger)
+    out = tmp_path / "grades"
+
+    summary = grade.grade_class(tmp_path / "class", [notebooks_dir() / f"{LEADERBOARD}.ipynb"], out_dir=out,
+                                cell_timeout_s=CELL_TIMEOUT_S)  # fmt: skip
+
+    boards = {who: summary["students"][who][LEADERBOARD]["leaderboard"] for who in ("alice", "bob")}
+    for who, board in boards.items():
+        assert [g["points"] for g in summary["students"][who][LEADERBOARD]["exercises"]] == [1] * n, who
+        assert board["status"] == "scored", board
+        assert board["held_out_images"] == leaderboard.HELD_OUT_PER_CLASS * 10
+        assert board["qualifies"] and board["accuracy"] >= leaderboard.min_accuracy(True), board
+        assert not board["suspicious"], board
+    assert boards["alice"]["bytes"] < boards["bob"]["bytes"], boards
+    rows = {r["student"]: r for r in csv.DictReader((out / grade.GRADEBOOK).open())}
+    for who, board in boards.items():
+        assert rows[who][f"{LEADERBOARD} leaderboard bytes"] == str(board["bytes"])
+        assert rows[who][f"{LEADERBOARD} leaderboard held-out accuracy"] == f"{board['accuracy']:.4f}"
+        assert float(rows[who][f"{LEADERBOARD} leaderboard latency b1 ms"]) > 0
+        assert rows[who][f"{LEADERBOARD} leaderboard qualifies"] == "True"
+        assert rows[who][f"{LEADERBOARD} total"] == str(n)
+    assert "Leaderboard: held-out accuracy" in (out / "alice" / "report.md").read_text()

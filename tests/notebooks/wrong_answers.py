@@ -11,6 +11,17 @@ WrongAnswer = list[tuple[str, str]]
 
 # fmt: off
 WRONG_ANSWERS: dict[str, dict[int, list[WrongAnswer]]] = {
+    "13_capstone": {
+        1: [[("_grad.abs().sum(dim=(0, 1))", "_grad.sum(dim=(0, 1)).abs()")],  # |sum over images|, not the mean of |.|
+            [('reduction="sum"', 'reduction="mean"')]],  # the batch-mean loss: every image's gradient shrunk by 1/250
+        2: [[('o["bytes"] <= r["bytes"]', 'o["bytes"] >= r["bytes"]'), ('o["bytes"] < r["bytes"]', 'o["bytes"] > r["bytes"]')],
+            # ^ bigger files taken as better
+            [('\n               and (o["accuracy"] > r["accuracy"] or o["bytes"] < r["bytes"])', '')]],
+        # ^ not strict: every row beats itself, the front is empty
+        3: [[("leaderboard_entry = _candidates[min(", "leaderboard_entry = start  # _candidates[min(")],  # not compressed
+            [("leaderboard_entry = _candidates[min(", "leaderboard_entry = student_before  # _candidates[min(")]],
+        # ^ the narrow model submitted before it was distilled: below the bar
+    },
     "00_setup_and_baselines": {
         1: [[("4 *", "8 *")],  # float64 bytes
             [("4 *", "32 *")]],  # bits, not bytes

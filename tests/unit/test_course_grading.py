@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 
@@ -282,3 +283,33 @@ def test_the_class_command_writes_the_gradebook_and_prints_it(tmp_path, capsys):
     assert grade.main(argv) == 0 and "0 graded, 1 skipped" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         grade.main(["--no-baselines"])  # neither files nor a class
+
+
+def test_the_leaderboard_columns_hold_each_students_scored_file(tmp_path, monkeypatch):
+    import types
+
+    import torch
+    from torch import nn
+
+    from course_utils import leaderboard
+
+    assert grade.score_leaderboard(tmp_path, "13_capstone", True) == {"status": "no model submitted"}
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    leaderboard.export_onnx(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), torch.zeros(1, 1, 28, 28),
+                            leaderboard.artifact_path())  # fmt: skip
+    board = grade.score_leaderboard(tmp_path, "13_capstone", True)
+    assert board["status"] == "scored" and board["held_out_images"] == 1000 and board["bytes"] > 784 * 10 * 4
+    (tmp_path / "leaderboard" / "13_capstone.onnx").write_bytes(b"not onnx")
+    assert grade.score_leaderboard(tmp_path, "13_capstone", True)["status"].startswith("could not score")
+
+    reference = types.SimpleNamespace(name="13_capstone", exercises=[types.SimpleNamespace(number=1, points=1)],
+                                      max_points=1)  # fmt: skip
+    results = {"ann": {"13_capstone": {"status": "graded", "points": 1, "exercises": [{"points": 1, "integrity": "intact"}],
+                                       "leaderboard": board}},
+               "ben": {"13_capstone": {"status": "graded", "points": 0, "exercises": [{"points": 0, "integrity": "intact"}],
+                                       "leaderboard": {"status": "no model submitted"}}}}  # fmt: skip
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO(grade.gradebook_csv([reference], results)))}
+    assert rows["ann"]["13_capstone leaderboard bytes"] == str(board["bytes"])
+    assert rows["ann"]["13_capstone leaderboard held-out accuracy"] == f"{board['accuracy']:.4f}"
+    assert rows["ann"]["13_capstone leaderboard qualifies"] == "False"
+    assert rows["ben"]["13_capstone leaderboard bytes"] == "" and rows[grade.MAX_ROW]["13_capstone leaderboard bytes"] == ""

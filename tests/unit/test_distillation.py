@@ -174,3 +174,22 @@ def test_holdout_split_is_stratified_disjoint_complete_and_seeded():
     assert len(other) > 1, "different seeds hold out different images"
     with pytest.raises(ValueError, match="fewer than"):
         distillation.holdout_split(data, 6)
+
+
+def test_kd_loss_matches_kl_div_and_kd_step_uses_the_teacher():
+    import torch.nn.functional as F
+
+    from course_utils.distillation import kd_loss, kd_step
+
+    g = torch.Generator().manual_seed(0)
+    student = (3 * torch.randn(8, 10, generator=g, dtype=torch.float64)).requires_grad_()
+    teacher = 3 * torch.randn(8, 10, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 10, (8,), generator=g)
+    for t, a in ((1.0, 0.0), (4.0, 0.5), (20.0, 1.0)):
+        library = a * t**2 * F.kl_div(F.log_softmax(student / t, 1), F.softmax(teacher / t, 1), reduction="batchmean")
+        library = library + (1 - a) * F.cross_entropy(student, labels)
+        assert abs(kd_loss(student, teacher, labels, t, a).item() - library.item()) < 1e-10
+    net = torch.nn.Linear(10, 10).double()
+    x = torch.randn(8, 10, generator=g, dtype=torch.float64)
+    loss, logits = kd_step(lambda _: teacher, 4.0, 1.0)(net, x, labels)
+    assert torch.allclose(loss, kd_loss(net(x), teacher, labels, 4.0, 1.0)) and logits.shape == (8, 10)
