@@ -961,7 +961,7 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "torch.manual_seed(SEEDS[0])\n"
             "_net = mlp([256])\n"
             "cu.training.fit(_net, transfer_set, epochs=15, lr=1e-3, batch_size=64, seed=SEEDS[0], device=device,\n"
-            "                step_loss=make_kd_step(mnist_teacher, MNIST_TEMPERATURE, 0.0), progress=False)\n"
+            "                step_loss=distillation.kd_step(mnist_teacher, MNIST_TEMPERATURE, 0.0), progress=False)\n"
             "_logits = cu.training.predict(_net, mnist_test, device=device)\n"
             "_raise = raise_to_share(cu.training.predict(_net, unlabelled, device=device), OMITTED_DIGIT, 0.1)\n"
             "_logits[:, OMITTED_DIGIT] += _raise\n"
@@ -1016,6 +1016,14 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "                                     reduction='batchmean') + (1 - _a) * F.cross_entropy(toy_student, toy_labels)\n"
             "        mismatch = max(mismatch, (_kd_no_t2(toy_student, toy_teacher, toy_labels, _T, _a) - _lib).abs().item())"
         ),
+        '"kd_loss_matches_course_utils"': (  # the shared copy's T² factor dropped
+            "def _shared_no_t2(s, t, y, temperature, alpha):\n"
+            "    hard = (1 - alpha) * F.cross_entropy(s, y)\n"
+            "    return (distillation.kd_loss(s, t, y, temperature, alpha) - hard) / temperature**2 + hard\n"
+            "shared_mismatch = max((kd_loss(toy_student, toy_teacher, toy_labels, _T, _a)\n"
+            "                       - _shared_no_t2(toy_student, toy_teacher, toy_labels, _T, _a)).abs().item()\n"
+            "                      for _T in (1.0, 4.0, 20.0) for _a in (0.0, 0.5, 0.9, 1.0))"
+        ),
         '"kl_div_mean_reduction_divides_by_classes"': (  # 'mean' taken for the per-example mean ('batchmean')
             "mean_over_batchmean = (F.kl_div(log_q, p_t, reduction='batchmean')\n"
             "                       / F.kl_div(log_q, p_t, reduction='batchmean')).item()"
@@ -1054,7 +1062,7 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "_errors = {'alone': [], 'distilled': []}\n"
             "for _seed in SEEDS:\n"
             "    for _name, _step in {'alone': cu.training.cross_entropy_step,\n"
-            "                         'distilled': make_kd_step(mnist_teacher, 1.0, 0.0)}.items():\n"
+            "                         'distilled': distillation.kd_step(mnist_teacher, 1.0, 0.0)}.items():\n"
             "        torch.manual_seed(_seed)\n"
             "        _net = mlp(MNIST_STUDENT)\n"
             "        cu.training.fit(_net, mnist_student_train, epochs=MNIST_STUDENT_EPOCHS, lr=1e-3, batch_size=64,\n"
