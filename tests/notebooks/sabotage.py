@@ -957,7 +957,7 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
         ),
     },
     "03_knowledge_distillation": {
-        '"omitted_digit_recall_bias_raised_worst_seed"': (  # the soft targets weighted 0 (α = 0)
+        '"omitted_digit_raised_gain_over_alone_worst_seed"': (  # the soft targets weighted 0 (α = 0)
             "torch.manual_seed(SEEDS[0])\n"
             "_net = mlp([256])\n"
             "cu.training.fit(_net, transfer_set, epochs=15, lr=1e-3, batch_size=64, seed=SEEDS[0], device=device,\n"
@@ -965,7 +965,7 @@ SABOTAGE: dict[str, dict[str, str | tuple[str, str]]] = {
             "_logits = cu.training.predict(_net, mnist_test, device=device)\n"
             "_raise = raise_to_share(cu.training.predict(_net, unlabelled, device=device), OMITTED_DIGIT, 0.1)\n"
             "_logits[:, OMITTED_DIGIT] += _raise\n"
-            "omitted = {**omitted, 'distilled, bias raised': [recall(_logits, OMITTED_DIGIT)]}"
+            "raised_gain = [recall(_logits, OMITTED_DIGIT) - omitted['alone, bias raised'][0]]"
         ),
         '"dark_knowledge_errors_saved_mean"': (  # the control's targets not flattened: it is KD again, seed for seed
             "dark = stats.paired_difference(small_errors['distilled'], small_errors['distilled'])"
